@@ -1,0 +1,7 @@
+"""`python -m manywheel` runs the command-line interface."""
+
+from __future__ import annotations
+
+from manywheel.cli import main
+
+raise SystemExit(main())

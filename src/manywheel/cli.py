@@ -1,15 +1,128 @@
-"""Command-line front end (placeholder until the subcommands land)."""
+"""Command-line front end: argument parsing, dispatch, rendering and exit codes.
+
+This is the only layer that prints. Every expected failure is a
+:class:`~manywheel.errors.ManywheelError`; it reaches the user as one line on
+stderr (``manywheel: error: ...``) and its documented exit code (docs/exit-codes.md).
+Building the parser reads nothing from the host, so a broken environment can only
+fail the subcommand that needs it.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from manywheel import __version__
+from manywheel.errors import EXIT_OK, EXIT_USAGE, ManywheelError
+
+Handler = Callable[[argparse.Namespace], int]
+
+EPILOG = """\
+exit codes: 0 success, 1 check failed, 2 usage error (bad option, argument or
+environment variable), 3 unreadable input (missing file, not ELF, malformed),
+4 environment problem (missing tool, unwritable directory). See docs/exit-codes.md.
+"""
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["--version"]:
-        print(f"manywheel {__version__}")
-        return 0
-    return 0
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors say what to do and exit with EXIT_USAGE."""
+
+    def error(self, message: str) -> Any:  # argparse's own signature returns NoReturn
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _add_loader_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that resolves libraries like the loader."""
+    parser.add_argument(
+        "--ldpaths",
+        metavar="PATHS",
+        help="colon-separated directories that replace the system search list "
+        "(ld.so.cache, ld.so.conf and the default directories)",
+    )
+    parser.add_argument(
+        "--sysroot",
+        metavar="DIR",
+        help="resolve every path of the search, the ld.so cache and conf files "
+        "included, inside DIR (a chroot or a cross-compilation root)",
+    )
+
+
+def _cmd_lddtree(args: argparse.Namespace) -> int:
+    """Print the dependency tree of one ELF file, as the loader would resolve it."""
+    from manywheel import ld, lddtree
+
+    config = ld.config_from_options(
+        ldpaths=args.ldpaths, sysroot=args.sysroot, environ=os.environ
+    )
+    tree = ld.resolve_tree(args.file, config)
+    if args.json:
+        _print_json(lddtree.tree_to_json(tree))
+    else:
+        sys.stdout.write(lddtree.render_tree(tree))
+    return EXIT_OK
+
+
+def _print_json(data: Mapping[str, Any]) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; reads nothing from the host."""
+    parser = _Parser(
+        prog="manywheel",
+        description="Tell which Linux systems a binary wheel runs on, and make it portable.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"manywheel {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser(
+        "lddtree",
+        help="show the shared-library dependency tree of an ELF file",
+        description="Resolve the dependencies of FILE the way its loader (glibc's ld.so or "
+        "musl's) would, without running it: for every library, where it was found and by "
+        "which rule; for every missing one, each place tried. Extra directories are read "
+        "from MANYWHEEL_LD_LIBRARY_PATH (or AUDITWHEEL_LD_LIBRARY_PATH) and searched like "
+        "LD_LIBRARY_PATH; LD_LIBRARY_PATH itself is honoured too.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", metavar="FILE", help="an ELF executable or shared library")
+    p.add_argument("--json", action="store_true", help="print the tree as JSON (see schemas/)")
+    _add_loader_options(p)
+    p.set_defaults(handler=_cmd_lddtree)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code instead of raising SystemExit."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version and usage errors
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except ManywheelError as err:
+        sys.stdout.flush()
+        print(f"manywheel: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except BrokenPipeError:
+        # The reader went away (`manywheel lddtree x | head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("manywheel: interrupted", file=sys.stderr)
+        return 130

@@ -56,9 +56,7 @@ def _cmd_lddtree(args: argparse.Namespace) -> int:
     """Print the dependency tree of one ELF file, as the loader would resolve it."""
     from manywheel import ld, lddtree
 
-    config = ld.config_from_options(
-        ldpaths=args.ldpaths, sysroot=args.sysroot, environ=os.environ
-    )
+    config = ld.config_from_options(ldpaths=args.ldpaths, sysroot=args.sysroot, environ=os.environ)
     tree = ld.resolve_tree(args.file, config)
     if args.json:
         _print_json(lddtree.tree_to_json(tree))

@@ -1,0 +1,1291 @@
+"""Loader model: resolve the dependency tree of an ELF file as its dynamic loader would.
+
+Nothing is executed: the files are read (each ELF once) and the search rules of glibc's
+``ld.so`` (``elf/dl-load.c``: ``_dl_map_object``, ``open_path``, ``open_verify``) or of
+musl's dynamic linker (``ldso/dynlink.c``: ``load_library``, ``path_open``,
+``fixup_rpath``) are applied to them. Every found library records the rule that found
+it; every missing one records each place tried and why it was rejected.
+docs/loader.md states the search order plainly and lists what is not modelled.
+
+Entry points: :func:`resolve_tree` (a file and a :class:`LoaderConfig` in, a
+:class:`DependencyTree` out), :func:`extra_paths_from_env` and
+:func:`split_search_path` for building a config; :class:`HostFilesystem` is the only
+place that touches the disk.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+import posixpath
+import re
+import stat
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from manywheel.elf import ElfFile, ElfHeader
+from manywheel.errors import ElfError, InputError, UsageError
+from manywheel.ldcache import CacheFormatError, LdCache, cache_flags_for_arch, parse_ld_so_cache
+from manywheel.ldconf import read_ld_so_conf
+
+__all__ = [
+    "Attempt",
+    "DependencyTree",
+    "Filesystem",
+    "HostFilesystem",
+    "LoadedObject",
+    "LoaderConfig",
+    "Resolution",
+    "Rule",
+    "SearchSetup",
+    "default_platform",
+    "default_system_dirs",
+    "dst_lib_for_arch",
+    "expand_dst",
+    "extra_paths_from_env",
+    "resolve_tree",
+    "split_search_path",
+]
+
+LibcFlavor = Literal["glibc", "musl"]
+
+#: ``DF_1_NODEFLIB`` (gABI / GNU): do not search the cache or the default directories.
+DF_1_NODEFLIB = 0x800
+_ET_EXEC, _ET_DYN = 2, 3
+_ELFOSABI_SYSV, _ELFOSABI_GNU = 0, 3
+_SYMLINK_LIMIT = 40  # Linux's MAXSYMLINKS
+
+#: Environment variables holding extra library directories, by priority. The second
+#: is the one auditwheel reads; existing build scripts set it.
+EXTRA_PATH_VARIABLES = ("MANYWHEEL_LD_LIBRARY_PATH", "AUDITWHEEL_LD_LIBRARY_PATH")
+
+_MACHINE_NAMES = {
+    3: "i386",
+    8: "MIPS",
+    20: "PowerPC",
+    21: "PowerPC64",
+    22: "S/390",
+    40: "ARM",
+    62: "x86-64",
+    183: "AArch64",
+    243: "RISC-V",
+    258: "LoongArch",
+}
+
+# glibc's PT_INTERP per arch (used when the root has none, e.g. an extension module:
+# the process that loads it was started by this interpreter).
+_GLIBC_INTERPRETERS = {
+    "x86_64": "/lib64/ld-linux-x86-64.so.2",
+    "i686": "/lib/ld-linux.so.2",
+    "aarch64": "/lib/ld-linux-aarch64.so.1",
+    "armv7l": "/lib/ld-linux-armhf.so.3",
+    "ppc64le": "/lib64/ld64.so.2",
+    "ppc64": "/lib64/ld64.so.1",
+    "s390x": "/lib/ld64.so.1",
+    "riscv64": "/lib/ld-linux-riscv64-lp64d.so.1",
+    "loongarch64": "/lib64/ld-linux-loongarch-lp64d.so.1",
+}
+# musl's LDSO_ARCH per arch: the interpreter is /lib/ld-musl-$LDSO_ARCH.so.1.
+_MUSL_ARCH = {
+    "x86_64": "x86_64",
+    "i686": "i386",
+    "aarch64": "aarch64",
+    "armv7l": "armhf",
+    "ppc64le": "powerpc64le",
+    "ppc64": "powerpc64",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "loongarch64": "loongarch64",
+}
+# Upstream glibc's compiled-in SYSTEM_DIRS (slibdir, libdir) per arch.
+_SYSTEM_DIRS = {
+    "x86_64": ("/lib64", "/usr/lib64"),
+    "aarch64": ("/lib64", "/usr/lib64"),
+    "ppc64le": ("/lib64", "/usr/lib64"),
+    "ppc64": ("/lib64", "/usr/lib64"),
+    "s390x": ("/lib64", "/usr/lib64"),
+    "loongarch64": ("/lib64", "/usr/lib64"),
+    "riscv64": ("/lib64/lp64d", "/usr/lib64/lp64d"),
+}
+# What $LIB expands to in upstream glibc (DL_DST_LIB: the last part of slibdir).
+_DST_LIB = {
+    "x86_64": "lib64",
+    "aarch64": "lib64",
+    "ppc64le": "lib64",
+    "ppc64": "lib64",
+    "s390x": "lib64",
+    "loongarch64": "lib64",
+    "riscv64": "lib64/lp64d",
+}
+#: musl's default search path (SYS_PATH_DFLT) when no ld-musl-ARCH.path file exists.
+MUSL_DEFAULT_DIRS = ("/lib", "/usr/local/lib", "/usr/lib")
+# musl's load_library: names "lib" + one of these + "." are the loader itself.
+_MUSL_RESERVED = ("c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet.")
+
+
+def default_system_dirs(arch: str | None) -> tuple[str, ...]:
+    """Upstream glibc's compiled-in default directories for ``arch``.
+
+    64-bit ports install into ``/lib64`` and ``/usr/lib64``; 32-bit ones (i686,
+    armv7l) into ``/lib`` and ``/usr/lib``. Debian builds its glibc with the multiarch
+    directories instead (see docs/loader.md); pass ``system_dirs`` to model that.
+    """
+    if arch is None:
+        return ("/lib", "/usr/lib")
+    return _SYSTEM_DIRS.get(arch, ("/lib", "/usr/lib"))
+
+
+def dst_lib_for_arch(arch: str | None) -> str:
+    """What upstream glibc expands ``$LIB`` to: ``lib64`` on 64-bit ports, else ``lib``."""
+    return _DST_LIB.get(arch or "", "lib")
+
+
+def default_platform(arch: str | None) -> str | None:
+    """A stand-in for ``AT_PLATFORM``, which the kernel sets from the CPU.
+
+    x86-64, AArch64, i686 and s390x... report the architecture name; 32-bit ARM
+    reports e.g. ``v7l``. POWER reports the CPU generation (``power9``), which a
+    file cannot tell: we use the arch name and let the config override it.
+    """
+    if arch is None:
+        return None
+    return {"armv7l": "v7l"}.get(arch, arch)
+
+
+def split_search_path(value: str, separators: str = ":;") -> tuple[str, ...]:
+    """Split a search path the way ld.so splits LD_LIBRARY_PATH (``:`` and ``;``).
+
+    Empty entries are dropped: ld.so reads them as the working directory, which means
+    nothing for a file examined outside the process that will load it.
+    """
+    parts = re.split("[" + re.escape(separators) + "]", value)
+    return tuple(part for part in parts if part)
+
+
+def extra_paths_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The extra library directories given by the environment.
+
+    ``MANYWHEEL_LD_LIBRARY_PATH`` when set (even empty), else
+    ``AUDITWHEEL_LD_LIBRARY_PATH``; split like LD_LIBRARY_PATH. These directories are
+    searched right after LD_LIBRARY_PATH.
+    """
+    for name in EXTRA_PATH_VARIABLES:
+        if name in env:
+            return split_search_path(env[name])
+    return ()
+
+
+def _as_tuple(value: object, name: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise UsageError(f"{name} must be a list of directories, not a string")
+    if not isinstance(value, (list, tuple)):
+        raise UsageError(f"{name} must be a list of directories")
+    items = tuple(os.fspath(item) for item in value)
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise UsageError(f"{name} contains an empty or invalid directory")
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class LoaderConfig:
+    """How to model the loader. Nothing is read from the environment implicitly.
+
+    ``ldpaths`` replaces the system part of the search (ld.so.cache, ld.so.conf and the
+    default directories for glibc; the ld-musl path file and defaults for musl).
+    ``library_path`` plays LD_LIBRARY_PATH; ``extra_paths`` (see
+    :func:`extra_paths_from_env`) is searched right after it. With ``sysroot``, every
+    directory of the search, the cache and the configuration files are taken inside
+    that directory.
+    """
+
+    sysroot: str | None = None
+    ldpaths: tuple[str, ...] | None = None
+    library_path: tuple[str, ...] = ()
+    extra_paths: tuple[str, ...] = ()
+    libc: Literal["auto", "glibc", "musl"] = "auto"
+    #: Value of ``$PLATFORM``; None: :func:`default_platform` of the root's arch.
+    platform: str | None = None
+    #: Value of ``$LIB``; None: :func:`dst_lib_for_arch` of the root's arch.
+    lib: str | None = None
+    #: glibc's compiled-in directories; None: :func:`default_system_dirs`.
+    system_dirs: tuple[str, ...] | None = None
+    cache_file: str = "/etc/ld.so.cache"
+    conf_file: str = "/etc/ld.so.conf"
+
+    def __post_init__(self) -> None:
+        if self.libc not in ("auto", "glibc", "musl"):
+            raise UsageError(f"unknown libc {self.libc!r}: expected auto, glibc or musl")
+        if self.ldpaths is not None:
+            object.__setattr__(self, "ldpaths", _as_tuple(self.ldpaths, "ldpaths"))
+        if self.system_dirs is not None:
+            object.__setattr__(self, "system_dirs", _as_tuple(self.system_dirs, "system_dirs"))
+        object.__setattr__(self, "library_path", _as_tuple(self.library_path, "library_path"))
+        object.__setattr__(self, "extra_paths", _as_tuple(self.extra_paths, "extra_paths"))
+        if self.sysroot is not None:
+            sysroot = os.fspath(self.sysroot)
+            if not os.path.isdir(sysroot):
+                raise UsageError(f"sysroot {sysroot}: not a directory")
+            object.__setattr__(self, "sysroot", os.path.abspath(sysroot))
+
+
+# --------------------------------------------------------------------------- filesystem
+
+
+class Filesystem(Protocol):
+    """The loader's view of a filesystem; paths are absolute POSIX paths in that view.
+
+    The host implementation maps them under a sysroot; a wheel overlay can add the
+    members of a wheel without extracting them. Implementations cache per path.
+    """
+
+    def realpath(self, path: str) -> str:
+        """``path`` with every symlink resolved, inside the view."""
+        ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def is_file(self, path: str) -> bool: ...
+
+    def read_bytes(self, path: str) -> bytes:
+        """The content of a file; raises OSError when it cannot be read."""
+        ...
+
+    def glob(self, pattern: str) -> list[str]: ...
+
+    def open_elf(self, path: str) -> ElfFile:
+        """The parsed ELF file at ``path`` (one object per real path).
+
+        Raises ElfError when the file is not ELF or is malformed, OSError when unreadable.
+        """
+        ...
+
+    def host_path(self, path: str) -> str | None:
+        """Where the file really is on this machine, if it is a plain file."""
+        ...
+
+
+class HostFilesystem:
+    """The machine's filesystem, optionally seen from inside ``sysroot``.
+
+    Inside a sysroot, an absolute symlink target is resolved against the sysroot (as
+    if chrooted) and ``..`` never climbs above it.
+    """
+
+    def __init__(self, sysroot: str | None = None) -> None:
+        self.sysroot = os.path.abspath(sysroot) if sysroot else None
+        self._prefix = "" if self.sysroot in (None, "/") else (self.sysroot or "")
+        self._realpaths: dict[str, str] = {}
+        self._elves: dict[str, ElfFile | ElfError | OSError] = {}
+
+    def __enter__(self) -> HostFilesystem:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release every mapped ELF file."""
+        for elf in self._elves.values():
+            if isinstance(elf, ElfFile):
+                elf.close()
+        self._elves.clear()
+
+    def _host(self, path: str) -> str:
+        return self._prefix + path if self._prefix else path
+
+    def host_path(self, path: str) -> str | None:
+        return self._host(self.realpath(path))
+
+    def realpath(self, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"not an absolute path: {path}")
+        cached = self._realpaths.get(path)
+        if cached is None:
+            cached = self._resolve(path)
+            self._realpaths[path] = cached
+        return cached
+
+    def _resolve(self, path: str) -> str:
+        if not self._prefix:
+            return os.path.realpath(path)
+        pending = list(reversed(path.split("/")))
+        resolved: list[str] = []
+        hops = 0
+        while pending:
+            part = pending.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = "/" + "/".join([*resolved, part])
+            try:
+                target = os.readlink(self._host(candidate))
+            except OSError:
+                resolved.append(part)
+                continue
+            hops += 1
+            if hops > _SYMLINK_LIMIT:  # a loop: stop resolving, the open will fail
+                resolved.append(part)
+                resolved.extend(p for p in reversed(pending) if p)
+                break
+            if target.startswith("/"):
+                resolved = []
+            pending.extend(reversed(target.split("/")))
+        return "/" + "/".join(resolved)
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(self._host(self.realpath(path)))
+
+    def is_file(self, path: str) -> bool:
+        return os.path.isfile(self._host(self.realpath(path)))
+
+    def read_bytes(self, path: str) -> bytes:
+        with open(self._host(self.realpath(path)), "rb") as handle:
+            return handle.read()
+
+    def glob(self, pattern: str) -> list[str]:
+        # Resolve the literal directory part inside the view, then glob on the host.
+        head, tail = posixpath.split(pattern)
+        while head != "/" and _glob.has_magic(head):
+            head, extra = posixpath.split(head)
+            tail = posixpath.join(extra, tail)
+        base = self.realpath(head)
+        host_base = self._host(base)
+        matches = _glob.glob(os.path.join(host_base, tail))
+        result = []
+        for match in matches:
+            rel = os.path.relpath(match, host_base)
+            result.append(posixpath.normpath(posixpath.join(base, rel)))
+        return sorted(result)
+
+    def open_elf(self, path: str) -> ElfFile:
+        real = self.realpath(path)
+        cached = self._elves.get(real)
+        if cached is None:
+            host = self._host(real)
+            try:
+                st = os.stat(host)
+                if not stat.S_ISREG(st.st_mode):
+                    raise IsADirectoryError(21, "not a regular file", host)
+                elf = ElfFile.open(host)
+                elf.header  # noqa: B018  (read the header now: reject non-ELF early)
+                cached = elf
+            except ElfError as exc:
+                cached = exc
+            except OSError as exc:
+                cached = exc
+            self._elves[real] = cached
+        if isinstance(cached, (ElfError, OSError)):
+            raise cached
+        return cached
+
+
+# --------------------------------------------------------------------------- results
+
+RuleKind = Literal[
+    "needed-path",
+    "rpath",
+    "ld-library-path",
+    "extra-paths",
+    "runpath",
+    "ld.so.cache",
+    "ld.so.conf",
+    "default-dirs",
+    "ldpaths",
+    "musl-path-file",
+    "musl-default-dirs",
+    "already-loaded",
+    "interpreter",
+    "musl-libc",
+]
+
+AttemptResult = Literal[
+    "found",
+    "missing",
+    "unreadable",
+    "not-a-file",
+    "wrong-class",
+    "wrong-machine",
+    "wrong-arch",
+    "wrong-byte-order",
+    "wrong-osabi",
+    "not-loadable",
+    "invalid-elf",
+    "no-cache-entry",
+    "not-modelled",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Which search rule produced a directory (or a result)."""
+
+    kind: RuleKind
+    #: For rpath/runpath: the object whose entry it is; for the cache and path files:
+    #: the file; for already-loaded: the object that loaded the library first.
+    owner: str | None = None
+    #: The search-path entry as written (before ``$ORIGIN``... expansion).
+    entry: str | None = None
+    #: True for an rpath inherited from an object up the chain of loaders.
+    inherited: bool = False
+
+    def describe(self) -> str:
+        """Short human text: ``runpath of _ext.so``, ``ld.so.cache``..."""
+        owner = posixpath.basename(self.owner) if self.owner else None
+        match self.kind:
+            case "rpath":
+                return f"rpath of {owner}" + (", inherited" if self.inherited else "")
+            case "runpath":
+                return f"runpath of {owner}"
+            case "needed-path":
+                return "path in DT_NEEDED"
+            case "ld-library-path":
+                return "LD_LIBRARY_PATH"
+            case "extra-paths":
+                return "extra paths from the environment"
+            case "ld.so.cache":
+                return "ld.so.cache"
+            case "ld.so.conf":
+                return "ld.so.conf"
+            case "default-dirs":
+                return "default dirs"
+            case "ldpaths":
+                return "ldpaths"
+            case "musl-path-file":
+                return self.owner or "ld-musl path file"
+            case "musl-default-dirs":
+                return "musl default dirs"
+            case "already-loaded":
+                return f"already loaded by {owner}" if owner else "already loaded"
+            case "interpreter":
+                return "program interpreter"
+            case "musl-libc":
+                return "musl libc: the loader itself"
+        return str(self.kind)  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One place the loader looked, and what it found there."""
+
+    path: str
+    rule: Rule
+    result: AttemptResult
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedObject:
+    """The loader-relevant facts of one ELF file of the tree."""
+
+    path: str  # as the loader opened it (in the sysroot view when one is used)
+    realpath: str
+    host_path: str | None  # where manywheel read it
+    soname: str | None
+    needed: tuple[str, ...]
+    rpath: str | None
+    runpath: str | None
+    nodeflib: bool
+    elf_class: int
+    byte_order: str
+    machine: int
+    arch: str | None
+    osabi: int
+    elf_type: int
+    interpreter: str | None
+
+
+ResolutionStatus = Literal["found", "already-loaded", "not-found", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """How one DT_NEEDED entry of one object resolves (a node of the tree).
+
+    ``found``: loaded here for the first time (``children`` are its own needs).
+    ``already-loaded``: the loader reuses an object loaded earlier in load order
+    (breadth-first, as ld.so and musl load); ``loaded_by`` names the object whose
+    dependency loaded it, and ``own_search`` tells where this object's own search
+    would have led when that differs. ``not-found``: ``tried`` lists every place
+    looked at. ``error``: the loader would stop the whole load at the last attempt
+    (e.g. a file with the right name that is not ELF).
+    """
+
+    name: str
+    status: ResolutionStatus
+    rule: Rule | None
+    path: str | None = None
+    realpath: str | None = None
+    obj: LoadedObject | None = None
+    tried: tuple[Attempt, ...] = ()
+    error: str | None = None
+    loaded_by: str | None = None
+    own_search: str | None = None
+    notes: tuple[str, ...] = ()
+    children: tuple[Resolution, ...] = ()
+
+    @property
+    def resolved(self) -> bool:
+        return self.status in ("found", "already-loaded")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSetup:
+    """The parts of the search that do not depend on the requesting object."""
+
+    libc: LibcFlavor
+    sysroot: str | None
+    library_path: tuple[str, ...]
+    extra_paths: tuple[str, ...]
+    ldpaths: tuple[str, ...] | None
+    platform: str | None
+    lib: str
+    # glibc
+    cache_file: str | None = None
+    cache_status: str | None = None  # used / missing / invalid: reason / not used
+    conf_dirs: tuple[str, ...] = ()
+    conf_files: tuple[str, ...] = ()
+    system_dirs: tuple[str, ...] = ()
+    # musl
+    musl_path_file: str | None = None
+    musl_dirs: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyTree:
+    """The resolved dependency tree of one ELF file."""
+
+    root: LoadedObject
+    setup: SearchSetup
+    interpreter: Resolution | None
+    dependencies: tuple[Resolution, ...]
+    notes: tuple[str, ...] = ()
+
+    def walk(self) -> Iterator[tuple[int, Resolution]]:
+        """Every node depth-first, with its depth (1 for the root's direct needs)."""
+        stack = [(1, node) for node in reversed(self.dependencies)]
+        while stack:
+            depth, node = stack.pop()
+            yield depth, node
+            stack.extend((depth + 1, child) for child in reversed(node.children))
+
+    @property
+    def libraries(self) -> tuple[Resolution, ...]:
+        """Each loaded library once (the ``found`` nodes), in depth-first order."""
+        return tuple(node for _, node in self.walk() if node.status == "found")
+
+    @property
+    def unresolved(self) -> tuple[Resolution, ...]:
+        return tuple(node for _, node in self.walk() if not node.resolved)
+
+
+# --------------------------------------------------------------------------- expansion
+
+_DST_RE = re.compile(r"\$(?:\{(ORIGIN|PLATFORM|LIB)\}|(ORIGIN|PLATFORM|LIB)(?![A-Za-z0-9_]))")
+
+
+def expand_dst(entry: str, origin: str | None, platform: str | None, lib: str) -> str | None:
+    """Expand ``$ORIGIN``, ``$PLATFORM``, ``$LIB`` (or ``${...}``) in one path entry.
+
+    glibc's ``_dl_dst_substitute``: a known token without a value drops the whole entry
+    (None is returned); an unknown ``$NAME`` stays as written.
+    """
+    values = {"ORIGIN": origin, "PLATFORM": platform, "LIB": lib}
+    dropped = False
+
+    def substitute(match: re.Match[str]) -> str:
+        nonlocal dropped
+        value = values[match.group(1) or match.group(2)]
+        if value is None:
+            dropped = True
+            return ""
+        return value
+
+    result = _DST_RE.sub(substitute, entry)
+    return None if dropped else result
+
+
+def _musl_expand(entry_list: str, origin: str) -> str | None:
+    """musl's ``fixup_rpath``: only ``$ORIGIN``/``${ORIGIN}``; any other ``$`` voids it."""
+    if "$" not in entry_list:
+        return entry_list
+    rest = entry_list
+    while (index := rest.find("$")) >= 0:
+        if not (rest.startswith("$ORIGIN", index) or rest.startswith("${ORIGIN}", index)):
+            return None
+        rest = rest[index + 1 :]
+    return entry_list.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
+
+
+def _machine_name(machine: int) -> str:
+    return _MACHINE_NAMES.get(machine, f"EM_{machine}")
+
+
+def _join(directory: str, name: str) -> str:
+    return directory.rstrip("/") + "/" + name if directory != "/" else "/" + name
+
+
+# --------------------------------------------------------------------------- resolver
+
+
+@dataclass
+class _Loaded:
+    """A loaded object during resolution (mutable bookkeeping)."""
+
+    obj: LoadedObject
+    fs: Filesystem
+    origin: str | None
+    loader: _Loaded | None
+    names: set[str]
+    children: list[_Node] = field(default_factory=list)
+
+
+@dataclass
+class _Node:
+    name: str
+    status: ResolutionStatus
+    rule: Rule | None
+    path: str | None = None
+    realpath: str | None = None
+    loaded: _Loaded | None = None
+    tried: list[Attempt] = field(default_factory=list)
+    error: str | None = None
+    loaded_by: str | None = None
+    own_search: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def freeze(self) -> Resolution:
+        children = (
+            tuple(child.freeze() for child in self.loaded.children)
+            if (self.loaded is not None and self.status == "found")
+            else ()
+        )
+        return Resolution(
+            name=self.name,
+            status=self.status,
+            rule=self.rule,
+            path=self.path,
+            realpath=self.realpath,
+            obj=self.loaded.obj if self.loaded is not None else None,
+            tried=tuple(self.tried),
+            error=self.error,
+            loaded_by=self.loaded_by,
+            own_search=self.own_search,
+            notes=tuple(self.notes),
+            children=children,
+        )
+
+
+@dataclass
+class _Candidate:
+    directory: str | None  # None: ``path`` is complete (cache entry, DT_NEEDED path)
+    rule: Rule
+    fs: Filesystem
+    path: str | None = None
+    skip_reason: str | None = None  # recorded as not-modelled
+
+
+def _object_facts(elf: ElfFile, path: str, fs: Filesystem) -> LoadedObject:
+    header = elf.header
+    dynamic = elf.dynamic
+    return LoadedObject(
+        path=path,
+        realpath=fs.realpath(path),
+        host_path=fs.host_path(path),
+        soname=dynamic.soname if dynamic else None,
+        needed=dynamic.needed if dynamic else (),
+        rpath=dynamic.rpath if dynamic else None,
+        runpath=dynamic.runpath if dynamic else None,
+        nodeflib=bool(dynamic and dynamic.flags_1 & DF_1_NODEFLIB),
+        elf_class=header.elf_class,
+        byte_order=header.byte_order,
+        machine=header.machine,
+        arch=header.arch,
+        osabi=header.osabi,
+        elf_type=header.elf_type,
+        interpreter=elf.interpreter,
+    )
+
+
+class _Resolver:
+    def __init__(
+        self, config: LoaderConfig, fs: Filesystem, root: LoadedObject, libc: LibcFlavor
+    ) -> None:
+        self.config = config
+        self.fs = fs
+        self.root_header = root
+        self.libc = libc
+        self.platform = config.platform or default_platform(root.arch)
+        self.lib = config.lib or dst_lib_for_arch(root.arch)
+        self.loaded: list[_Loaded] = []
+        self.problems: list[str] = []
+        self.cache: LdCache | None = None
+        self.cache_status = "not used"
+        self.conf_dirs: tuple[str, ...] = ()
+        self.conf_files: tuple[str, ...] = ()
+        self.system_dirs: tuple[str, ...] = ()
+        self.musl_path_file: str | None = None
+        self.musl_dirs: tuple[str, ...] = ()
+        self.musl_dirs_rule: Rule = Rule("musl-default-dirs")
+        self.interp_path: str | None = None
+
+    # ---- the system part of the search, read once
+
+    def prepare_glibc(self) -> None:
+        if self.config.ldpaths is not None:
+            return
+        self.system_dirs = self.config.system_dirs or default_system_dirs(self.root_header.arch)
+        path = self.config.cache_file
+        try:
+            data = self.fs.read_bytes(path)
+        except OSError as exc:
+            self.cache_status = f"missing ({exc.strerror or exc})"
+        else:
+            try:
+                self.cache = parse_ld_so_cache(data)
+                self.cache_status = "used"
+            except CacheFormatError as exc:
+                self.cache_status = f"invalid ({exc})"
+        if self.cache is None:
+            # No usable cache: search what ldconfig would have indexed.
+            conf = read_ld_so_conf(self.fs, self.config.conf_file)
+            self.conf_dirs = conf.dirs
+            self.conf_files = conf.files
+            self.problems.extend(conf.problems)
+
+    def prepare_musl(self, interpreter: str) -> None:
+        if self.config.ldpaths is not None:
+            return
+        match = re.fullmatch(r"ld-musl-(.+)\.so\.1", posixpath.basename(interpreter))
+        ldso_arch = match.group(1) if match else _MUSL_ARCH.get(self.root_header.arch or "", "")
+        # ldso/dynlink.c: the file is <prefix>/etc/ld-musl-ARCH.path, where <prefix> is
+        # the interpreter's path minus its last two components (/lib/ld-musl-x.so.1 -> "").
+        prefix = (
+            posixpath.dirname(posixpath.dirname(interpreter)) if interpreter.startswith("/") else ""
+        )
+        prefix = "" if prefix == "/" else prefix
+        path_file = f"{prefix}/etc/ld-musl-{ldso_arch}.path"
+        self.musl_path_file = path_file
+        try:
+            text = self.fs.read_bytes(path_file).decode("utf-8", "surrogateescape")
+        except FileNotFoundError:
+            self.musl_dirs = MUSL_DEFAULT_DIRS
+            self.musl_dirs_rule = Rule("musl-default-dirs")
+        except OSError as exc:
+            # Exists but unreadable: musl then searches no system directory at all.
+            self.musl_dirs = ()
+            self.musl_dirs_rule = Rule("musl-path-file", owner=path_file)
+            self.problems.append(f"{path_file}: cannot read ({exc.strerror or exc})")
+        else:
+            self.musl_dirs = split_search_path(text, ":\n")
+            self.musl_dirs_rule = Rule("musl-path-file", owner=path_file)
+
+    def setup(self) -> SearchSetup:
+        return SearchSetup(
+            libc=self.libc,
+            sysroot=self.config.sysroot,
+            library_path=self.config.library_path,
+            extra_paths=self.config.extra_paths,
+            ldpaths=self.config.ldpaths,
+            platform=self.platform,
+            lib=self.lib,
+            cache_file=self.config.cache_file if self.libc == "glibc" else None,
+            cache_status=self.cache_status if self.libc == "glibc" else None,
+            conf_dirs=self.conf_dirs,
+            conf_files=self.conf_files,
+            system_dirs=self.system_dirs,
+            musl_path_file=self.musl_path_file,
+            musl_dirs=self.musl_dirs,
+            problems=tuple(self.problems),
+        )
+
+    # ---- search lists
+
+    def _dirs(self, entries: tuple[str, ...], rule: Rule) -> Iterator[_Candidate]:
+        for entry in entries:
+            yield _Candidate(entry, Rule(rule.kind, rule.owner, entry, rule.inherited), self.fs)
+
+    def _path_entries(
+        self, raw: str, owner: _Loaded, kind: RuleKind, inherited: bool
+    ) -> Iterator[_Candidate]:
+        """The entries of one DT_RPATH/DT_RUNPATH string, expanded (glibc rules)."""
+        for entry in raw.split(":"):
+            rule = Rule(kind, owner.obj.path, entry, inherited)
+            if not entry:
+                yield _Candidate(
+                    None,
+                    rule,
+                    owner.fs,
+                    path="",
+                    skip_reason="empty entry: the working directory; not modelled",
+                )
+                continue
+            expanded = expand_dst(entry, owner.origin, self.platform, self.lib)
+            # Directories from $ORIGIN live where the object lives; others in the view.
+            fs = owner.fs if "ORIGIN" in entry else self.fs
+            if expanded is None:
+                yield _Candidate(
+                    None,
+                    rule,
+                    fs,
+                    path=entry,
+                    skip_reason="a substitution has no value; ld.so drops the entry",
+                )
+            elif not expanded.startswith("/"):
+                yield _Candidate(
+                    None,
+                    rule,
+                    fs,
+                    path=expanded,
+                    skip_reason="relative to the working directory; not modelled",
+                )
+            else:
+                yield _Candidate(expanded, rule, fs)
+
+    def glibc_candidates(
+        self, name: str, requester: _Loaded, notes: list[str]
+    ) -> Iterator[_Candidate]:
+        """glibc ``_dl_map_object`` order for a name without a slash."""
+        obj = requester.obj
+        if obj.runpath is None:
+            # DT_RPATH of the requester, then of its loader, and up; an object with a
+            # DT_RUNPATH contributes no DT_RPATH (get-dynamic-info.h drops it).
+            chain: _Loaded | None = requester
+            while chain is not None:
+                if chain.obj.rpath is not None and chain.obj.runpath is None:
+                    yield from self._path_entries(
+                        chain.obj.rpath, chain, "rpath", inherited=chain is not requester
+                    )
+                chain = chain.loader
+        elif obj.rpath is not None:
+            notes.append(f"DT_RPATH of {posixpath.basename(obj.path)} ignored: it has a DT_RUNPATH")
+        yield from self._dirs(self.config.library_path, Rule("ld-library-path"))
+        yield from self._dirs(self.config.extra_paths, Rule("extra-paths"))
+        if obj.runpath is not None:
+            yield from self._path_entries(obj.runpath, requester, "runpath", inherited=False)
+        if obj.nodeflib:
+            notes.append(
+                f"{posixpath.basename(obj.path)} is marked DF_1_NODEFLIB: "
+                "ld.so.cache and default directories not searched"
+            )
+            return
+        if self.config.ldpaths is not None:
+            yield from self._dirs(self.config.ldpaths, Rule("ldpaths"))
+            return
+        if self.cache is not None:
+            entry = self.cache.lookup(name, cache_flags_for_arch(self.root_header.arch))
+            cache_rule = Rule("ld.so.cache", owner=self.config.cache_file)
+            if entry is not None:
+                yield _Candidate(None, cache_rule, self.fs, path=entry.path)
+            else:
+                others = self.cache.candidates(name)
+                detail = f"no entry for {name}"
+                if others:
+                    labels = ", ".join(sorted({e.describe() for e in others}))
+                    detail += f" usable here (entries only for: {labels})"
+                yield _Candidate(
+                    None, cache_rule, self.fs, path=self.config.cache_file, skip_reason=detail
+                )
+        else:
+            seen = set(self.system_dirs)
+            conf = tuple(d for d in self.conf_dirs if d not in seen)
+            yield from self._dirs(conf, Rule("ld.so.conf", owner=self.config.conf_file))
+        yield from self._dirs(self.system_dirs, Rule("default-dirs"))
+
+    def musl_candidates(self, requester: _Loaded, notes: list[str]) -> Iterator[_Candidate]:
+        """musl ``load_library`` order for a name without a slash."""
+        yield from self._dirs(self.config.library_path, Rule("ld-library-path"))
+        yield from self._dirs(self.config.extra_paths, Rule("extra-paths"))
+        chain: _Loaded | None = requester
+        while chain is not None:
+            obj = chain.obj
+            # decode_dyn: DT_RUNPATH, when present, replaces DT_RPATH; both inherit.
+            kind: RuleKind = "runpath" if obj.runpath is not None else "rpath"
+            raw = obj.runpath if obj.runpath is not None else obj.rpath
+            if raw is not None:
+                expanded = _musl_expand(raw, chain.origin or ".")
+                if expanded is None:
+                    notes.append(
+                        f"{kind} of {posixpath.basename(obj.path)} ignored: "
+                        "musl only expands $ORIGIN"
+                    )
+                else:
+                    fs = chain.fs if "ORIGIN" in raw else self.fs
+                    for entry in split_search_path(expanded, ":\n"):
+                        rule = Rule(kind, obj.path, entry, inherited=chain is not requester)
+                        yield _Candidate(entry, rule, fs)
+            chain = chain.loader
+        if self.config.ldpaths is not None:
+            yield from self._dirs(self.config.ldpaths, Rule("ldpaths"))
+        else:
+            yield from self._dirs(self.musl_dirs, self.musl_dirs_rule)
+
+    # ---- probing one candidate
+
+    def _check(self, elf: ElfFile) -> tuple[AttemptResult, str, bool] | None:
+        """glibc ``open_verify``: None if loadable, else (result, detail, fatal)."""
+        header: ElfHeader = elf.header
+        want = self.root_header
+        if header.elf_class != want.elf_class:
+            return ("wrong-class", f"{header.elf_class}-bit ELF, need {want.elf_class}-bit", False)
+        if header.byte_order != want.byte_order:
+            return (
+                "wrong-byte-order",
+                f"{header.byte_order}-endian, need {want.byte_order}-endian",
+                True,
+            )
+        if header.osabi not in (_ELFOSABI_SYSV, _ELFOSABI_GNU):
+            return ("wrong-osabi", f"OS ABI {header.osabi} is neither SYSV nor GNU", True)
+        if header.machine != want.machine:
+            return (
+                "wrong-machine",
+                f"{_machine_name(header.machine)}, need {_machine_name(want.machine)}",
+                False,
+            )
+        if want.arch is not None and header.arch != want.arch:
+            why = header.arch or header.arch_problem or "unknown variant"
+            return ("wrong-arch", f"{why}, need {want.arch}", False)
+        if header.elf_type not in (_ET_EXEC, _ET_DYN):
+            return (
+                "not-loadable",
+                f"ELF type {header.elf_type}: only ET_DYN and ET_EXEC load",
+                True,
+            )
+        return None
+
+    def probe(self, name: str, cand: _Candidate) -> tuple[Attempt, Literal["ok", "skip", "fatal"]]:
+        path = cand.path if cand.directory is None else _join(cand.directory, name)
+        assert path is not None
+        if cand.skip_reason is not None:
+            result: AttemptResult = (
+                "no-cache-entry" if cand.rule.kind == "ld.so.cache" else "not-modelled"
+            )
+            return Attempt(path, cand.rule, result, cand.skip_reason), "skip"
+        fs = cand.fs
+        if not fs.exists(path):
+            return Attempt(path, cand.rule, "missing", "no such file"), "skip"
+        if not fs.is_file(path):
+            return Attempt(path, cand.rule, "not-a-file", "not a regular file"), "skip"
+        try:
+            elf = fs.open_elf(path)
+        except PermissionError:
+            return Attempt(path, cand.rule, "unreadable", "permission denied"), "skip"
+        except OSError as exc:
+            return Attempt(path, cand.rule, "unreadable", exc.strerror or str(exc)), "skip"
+        except ElfError as exc:
+            return Attempt(path, cand.rule, "invalid-elf", str(exc)), "fatal"
+        try:
+            problem = self._check(elf)
+        except ElfError as exc:
+            return Attempt(path, cand.rule, "invalid-elf", str(exc)), "fatal"
+        if problem is not None:
+            result, detail, fatal = problem
+            if self.libc == "musl":
+                fatal = True  # path_open takes the first file it can open
+            return Attempt(path, cand.rule, result, detail), "fatal" if fatal else "skip"
+        return Attempt(path, cand.rule, "found", "loadable"), "ok"
+
+    # ---- resolution of one DT_NEEDED entry
+
+    def _match_loaded(self, name: str) -> _Loaded | None:
+        for loaded in self.loaded:
+            if name in loaded.names:
+                return loaded
+        return None
+
+    def _musl_reserved(self, name: str) -> bool:
+        return name.startswith("lib") and any(name[3:].startswith(r) for r in _MUSL_RESERVED)
+
+    def search(self, name: str, requester: _Loaded) -> _Node:
+        """Search ``name`` for ``requester``, without looking at loaded objects."""
+        node = _Node(name, "not-found", None)
+        if "/" in name:
+            candidates: Iterator[_Candidate]
+            path = name
+            if self.libc == "glibc":
+                expanded = expand_dst(name, requester.origin, self.platform, self.lib)
+                path = expanded if expanded is not None else name
+            rule = Rule("needed-path", entry=name)
+            if not path.startswith("/"):
+                candidates = iter(
+                    [
+                        _Candidate(
+                            None,
+                            rule,
+                            self.fs,
+                            path=path,
+                            skip_reason="relative to the working directory; not modelled",
+                        )
+                    ]
+                )
+            else:
+                fs = requester.fs if "ORIGIN" in name else self.fs
+                candidates = iter([_Candidate(None, rule, fs, path=path)])
+        elif self.libc == "glibc":
+            candidates = self.glibc_candidates(name, requester, node.notes)
+        else:
+            candidates = self.musl_candidates(requester, node.notes)
+        for cand in candidates:
+            attempt, verdict = self.probe(name, cand)
+            if verdict == "ok":
+                node.status, node.rule = "found", cand.rule
+                node.path, node.realpath = attempt.path, cand.fs.realpath(attempt.path)
+                node.loaded = _Loaded(
+                    obj=_object_facts(cand.fs.open_elf(attempt.path), attempt.path, cand.fs),
+                    fs=cand.fs,
+                    origin=posixpath.dirname(attempt.path),
+                    loader=requester,
+                    names={name, attempt.path},
+                )
+                return node
+            node.tried.append(attempt)
+            if verdict == "fatal":
+                node.status = "error"
+                loader = "ld.so" if self.libc == "glibc" else "the musl loader"
+                node.error = f"{loader} stops at {attempt.path}: {attempt.detail}"
+                return node
+        return node
+
+    def resolve(self, name: str, requester: _Loaded) -> _Node:
+        # musl: libc.so, libpthread.so... are the loader itself.
+        if self.libc == "musl" and "/" not in name and self._musl_reserved(name):
+            interp = (
+                self.loaded[0]
+                if self.loaded and self.loaded[0].obj.path == self.interp_path
+                else None
+            )
+            return _Node(
+                name,
+                "already-loaded",
+                Rule("musl-libc"),
+                path=self.interp_path,
+                realpath=interp.obj.realpath if interp else None,
+                loaded=interp,
+                loaded_by="interpreter",
+            )
+        # Name match against loaded objects (glibc _dl_name_match_p and the SONAME
+        # check; musl compares the short names it searched for).
+        previous = self._match_loaded(name) if "/" not in name or self.libc == "glibc" else None
+        if previous is not None:
+            return self._already(name, requester, previous, by_name=True)
+        node = self.search(name, requester)
+        if node.status != "found" or node.loaded is None:
+            return node
+        # Same file loaded under another name (dev/ino match in both loaders).
+        for loaded in self.loaded:
+            if loaded.obj.realpath == node.realpath and loaded.fs is node.loaded.fs:
+                loaded.names.add(name)
+                return self._already(name, requester, loaded, by_name=False, found=node)
+        new = node.loaded
+        if self.libc == "glibc" and new.obj.soname:
+            new.names.add(new.obj.soname)
+        if self.libc == "musl" and "/" in name:
+            new.names.discard(name)  # musl gives no short name to explicit paths
+        self.loaded.append(new)
+        return node
+
+    def _already(
+        self,
+        name: str,
+        requester: _Loaded,
+        previous: _Loaded,
+        *,
+        by_name: bool,
+        found: _Node | None = None,
+    ) -> _Node:
+        first_by = previous.loader.obj.path if previous.loader is not None else None
+        if previous.obj.path == self.interp_path:
+            rule = Rule("interpreter")
+        else:
+            rule = Rule("already-loaded", owner=first_by)
+        node = _Node(
+            name,
+            "already-loaded",
+            rule,
+            path=previous.obj.path,
+            realpath=previous.obj.realpath,
+            loaded=previous,
+            loaded_by=first_by if rule.kind == "already-loaded" else "interpreter",
+        )
+        if found is not None:
+            node.notes.append(
+                f"found at {found.path} ({found.rule.describe() if found.rule else ''}), "
+                "the same file as an object already loaded"
+            )
+        elif by_name and "/" not in name:
+            own = self.search(name, requester)
+            if own.status != "found":
+                node.own_search = "not found"
+                node.notes.append(
+                    f"{posixpath.basename(requester.obj.path)}'s own search would "
+                    "not find it: it relies on the object being loaded first"
+                )
+            elif own.realpath != previous.obj.realpath:
+                node.own_search = own.path
+                node.notes.append(
+                    f"{posixpath.basename(requester.obj.path)}'s own search would "
+                    f"find {own.path} instead"
+                )
+        return node
+
+    # ---- the whole tree
+
+    def load_interpreter(self, path: str) -> _Node:
+        """Model the interpreter as loaded before anything else."""
+        self.interp_path = path
+        rule = Rule("interpreter")
+        node = _Node(posixpath.basename(path), "not-found", rule, path=path)
+        names = {path, posixpath.basename(path)}
+        try:
+            if not self.fs.is_file(path):
+                node.tried.append(Attempt(path, rule, "missing", "no such file"))
+                self.problems.append(f"interpreter {path} not found")
+                return node
+            elf = self.fs.open_elf(path)
+            obj = _object_facts(elf, path, self.fs)
+        except (ElfError, OSError) as exc:
+            node.tried.append(Attempt(path, rule, "invalid-elf", str(exc)))
+            node.status = "error"
+            node.error = f"interpreter {path}: {exc}"
+            return node
+        if self.libc == "glibc" and obj.soname:
+            names.add(obj.soname)
+        loaded = _Loaded(
+            obj=obj, fs=self.fs, origin=posixpath.dirname(path), loader=None, names=names
+        )
+        self.loaded.append(loaded)
+        node.status, node.loaded, node.realpath = "found", loaded, obj.realpath
+        return node
+
+    def load_all(self, root: _Loaded) -> list[_Node]:
+        """Breadth-first, as ld.so's ``_dl_map_object_deps`` and musl's ``load_deps``."""
+        queue = [root]
+        top: list[_Node] = []
+        index = 0
+        while index < len(queue):
+            current = queue[index]
+            index += 1
+            for name in current.obj.needed:
+                node = self.resolve(name, current)
+                current.children.append(node)
+                if node.status == "found" and node.loaded is not None:
+                    queue.append(node.loaded)
+            if current is root:
+                top = current.children
+        return top
+
+
+def _detect_libc(config: LoaderConfig, obj: LoadedObject) -> tuple[LibcFlavor, str | None]:
+    """The libc flavour, and why it was chosen when it was guessed."""
+    if config.libc != "auto":
+        return config.libc, None
+    if obj.interpreter:
+        if posixpath.basename(obj.interpreter).startswith("ld-musl-"):
+            return "musl", f"interpreter {obj.interpreter} is musl's"
+        return "glibc", None
+    # No PT_INTERP (a shared library): musl's libc has the soname libc.so, glibc's
+    # libc.so.6.
+    if "libc.so" in obj.needed or any(n.startswith("libc.musl-") for n in obj.needed):
+        return "musl", "it needs libc.so, musl's C library"
+    return "glibc", None
+
+
+def resolve_tree(
+    path: str | os.PathLike[str],
+    config: LoaderConfig | None = None,
+    fs: Filesystem | None = None,
+) -> DependencyTree:
+    """Resolve the dependency tree of the ELF file at ``path`` (a path on this machine).
+
+    Raises InputError when the file is missing or unreadable, ElfError when it is not
+    ELF or malformed. ``fs`` is the view searched (default: :class:`HostFilesystem` of
+    ``config.sysroot``, closed on return).
+    """
+    config = config or LoaderConfig()
+    host_path = os.path.abspath(os.fspath(path))
+    if not os.path.lexists(host_path):
+        raise InputError(f"{os.fspath(path)}: no such file")
+    if os.path.isdir(host_path):
+        raise InputError(f"{os.fspath(path)}: is a directory, not an ELF file")
+    if not os.path.exists(host_path):
+        raise InputError(f"{os.fspath(path)}: broken symbolic link")
+    owned: list[HostFilesystem] = []
+    if fs is None:
+        owned.append(HostFilesystem(config.sysroot))
+    view: Filesystem = fs if fs is not None else owned[0]
+    try:
+        # The root lives in the view when it is inside the sysroot, else on the host.
+        root_fs: Filesystem = view
+        logical = host_path
+        if config.sysroot:
+            real_root = os.path.realpath(config.sysroot)
+            real_file = os.path.realpath(host_path)
+            if os.path.commonpath([real_root, real_file]) == real_root:
+                logical = "/" + os.path.relpath(real_file, real_root)
+            else:
+                owned.append(HostFilesystem(None))
+                root_fs = owned[-1]
+        try:
+            elf = root_fs.open_elf(logical)
+            root = _object_facts(elf, logical, root_fs)
+        except PermissionError as exc:
+            raise InputError(f"{os.fspath(path)}: permission denied") from exc
+        except OSError as exc:
+            raise InputError(f"{os.fspath(path)}: {exc.strerror or exc}") from exc
+        except ElfError as exc:
+            message = str(exc)
+            if os.fspath(path) not in message and host_path not in message:
+                message = f"{os.fspath(path)}: {message}"
+            raise ElfError(message) from exc
+        libc, why = _detect_libc(config, root)
+        notes: list[str] = []
+        if why:
+            notes.append(f"musl rules used: {why}")
+        resolver = _Resolver(config, view, root, libc)
+        if root.interpreter is None and root.elf_type == _ET_EXEC:
+            notes.append("statically linked: no interpreter")
+        if libc == "glibc":
+            interpreter = root.interpreter or _GLIBC_INTERPRETERS.get(root.arch or "")
+            resolver.prepare_glibc()
+        else:
+            interpreter = (
+                root.interpreter
+                or f"/lib/ld-musl-{_MUSL_ARCH.get(root.arch or '', 'unknown')}.so.1"
+            )
+            resolver.prepare_musl(interpreter)
+        interp_node: _Node | None = None
+        if interpreter is not None and (root.interpreter is not None or root.needed):
+            interp_node = resolver.load_interpreter(interpreter)
+            if root.interpreter is None:
+                interp_node.notes.append(
+                    "the root has no PT_INTERP: assumed loaded by the standard interpreter"
+                )
+        # The root: names are its path and (glibc) its soname.
+        root_names = {logical}
+        if libc == "glibc" and root.soname:
+            root_names.add(root.soname)
+        root_origin = posixpath.dirname(
+            root.realpath
+            if (root.interpreter is not None or root.elf_type == _ET_EXEC)
+            else logical
+        )
+        root_loaded = _Loaded(
+            obj=root, fs=root_fs, origin=root_origin, loader=None, names=root_names
+        )
+        resolver.loaded.append(root_loaded)
+        top = resolver.load_all(root_loaded)
+        return DependencyTree(
+            root=root,
+            setup=resolver.setup(),
+            interpreter=interp_node.freeze() if interp_node is not None else None,
+            dependencies=tuple(node.freeze() for node in top),
+            notes=tuple(notes),
+        )
+    finally:
+        for opened in owned:
+            opened.close()

@@ -13,11 +13,10 @@ A compiler that exists but fails to build a fixture is an error, not a skip.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from fixtures import (
+    FixtureBuilder,
     FixtureSet,
     Toolchain,
     all_toolchains,
@@ -26,8 +25,6 @@ from fixtures import (
     musl_toolchain,
     native_toolchain,
 )
-
-FixtureBuilder = Callable[[Toolchain], FixtureSet]
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -300,7 +300,7 @@ class FixtureSet:
         root/bin/     hello (PIE), hello-nopie (DT_RPATH $ORIGIN/../chain), static_hello
         root/ext/     _demo<EXT_SUFFIX> (DT_RPATH $ORIGIN/../chain)
         root/mangled/ libversioned-stripped.so.1, libalpha-noshdr.so.1,
-                      libversioned-noshdr.so.1
+                      libversioned-noshdr.so.1, hello-nopie-noshdr
 
     Optional fixtures are None when the toolchain cannot build them; the reason is
     in ``problems``.
@@ -324,6 +324,7 @@ class FixtureSet:
     stripped: Path  # strip --strip-all copy of libversioned
     noshdr: Path  # libalpha with the section header table unlinked from the header
     noshdr_versioned: Path  # libversioned, same treatment
+    noshdr_exe: Path  # hello-nopie, same treatment (its GNU hash table hashes no symbol)
     libisa: Path | None  # x86_64 only: -z x86-64-v3
     static_exe: Path | None  # -static, when the toolchain can
     problems: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -352,7 +353,12 @@ MANGLED_ORIGINALS: dict[str, str] = {
     "stripped": "libversioned",
     "noshdr": "libalpha",
     "noshdr_versioned": "libversioned",
+    "noshdr_exe": "hello_nopie",
 }
+
+
+#: what the ``fixture_builder`` pytest fixture returns: toolchain -> its (cached) set
+FixtureBuilder = Callable[[Toolchain], FixtureSet]
 
 
 def build_fixture_set(toolchain: Toolchain, outdir: Path) -> FixtureSet:
@@ -434,6 +440,7 @@ def build_fixture_set(toolchain: Toolchain, outdir: Path) -> FixtureSet:
     stripped = strip_copy(tc, versioned, mangled / "libversioned-stripped.so.1")
     noshdr = drop_section_headers(alpha, mangled / "libalpha-noshdr.so.1")
     noshdr_versioned = drop_section_headers(versioned, mangled / "libversioned-noshdr.so.1")
+    noshdr_exe = drop_section_headers(hello_nopie, mangled / "hello-nopie-noshdr")
 
     libisa: Path | None = None
     if tc.arch == "x86_64":
@@ -466,6 +473,7 @@ def build_fixture_set(toolchain: Toolchain, outdir: Path) -> FixtureSet:
         stripped=stripped,
         noshdr=noshdr,
         noshdr_versioned=noshdr_versioned,
+        noshdr_exe=noshdr_exe,
         libisa=libisa,
         static_exe=static_exe,
         problems=problems,

@@ -378,6 +378,13 @@ def _arch(elf_class: int, byte_order: str, machine: int, flags: int) -> tuple[st
                 "armv7l wheels use the hard-float ABI"
             )
         return "armv7l", ""
+    if machine == C.EM_RISCV and elf_class == 64 and little:
+        if flags & C.EF_RISCV_FLOAT_ABI != C.EF_RISCV_FLOAT_ABI_DOUBLE:
+            return None, (
+                f"RISC-V float ABI in e_flags {flags:#x} is not lp64d, "
+                "the ABI of riscv64 Linux distributions"
+            )
+        return "riscv64", ""
     simple = {
         (C.EM_X86_64, 64, True): "x86_64",
         (C.EM_386, 32, True): "i686",
@@ -385,7 +392,6 @@ def _arch(elf_class: int, byte_order: str, machine: int, flags: int) -> tuple[st
         (C.EM_PPC64, 64, True): "ppc64le",
         (C.EM_PPC64, 64, False): "ppc64",
         (C.EM_S390, 64, False): "s390x",
-        (C.EM_RISCV, 64, True): "riscv64",
         (C.EM_LOONGARCH, 64, True): "loongarch64",
     }
     arch = simple.get((machine, elf_class, little))
@@ -687,6 +693,7 @@ class ElfFile:
         """
         items: list[_T] = []
         seen: set[int] = set()
+        wrap = (1 << self._layout.bits) - 1  # C pointer arithmetic wraps in 32-bit files
         addr = start
         while count is None or len(items) < count:
             if addr in seen:
@@ -703,7 +710,7 @@ class ElfFile:
                         f"{count} declared entries"
                     )
                 break
-            addr += nxt
+            addr = (addr + nxt) & wrap
         return items
 
     @cached_property
@@ -776,24 +783,58 @@ class ElfFile:
     # -- dynamic symbols ---------------------------------------------------------
 
     def _symbol_count(self, values: dict[int, int]) -> int:
-        """Number of dynamic symbols, from DT_HASH nchain or the DT_GNU_HASH chains.
+        """Number of dynamic symbols (symbol 0 included), without section headers.
 
-        Without either hash table the count runs to the next table address named in
-        the dynamic segment (or the end of the PT_LOAD), as no loader needs it then.
+        DT_HASH's nchain is the count (gABI "Hash Table"). A GNU hash table ends at the
+        last hashed symbol, and linkers place every unhashed (undefined) symbol before
+        the hashed ones. When no symbol is hashed (a file exporting nothing) or there
+        is no hash table, only relocations can refer to symbols: the highest symbol
+        index they use bounds the table.
         """
         if C.DT_HASH in values:
             raw = self._read_vaddr(values[C.DT_HASH], 8, "DT_HASH header")
             return int(self._layout.u32.unpack_from(raw, 4)[0])
+        floor = 0
         if C.DT_GNU_HASH in values:
-            return self._gnu_hash_count(values[C.DT_GNU_HASH])
-        symtab = values[C.DT_SYMTAB]
-        _, avail = self._extent(symtab, "DT_SYMTAB")
-        above = [v - symtab for t, v in values.items() if t in C.DT_ADDRESS_TAGS and v > symtab]
-        return min([avail, *above]) // self._layout.sym_size
+            hashed, floor = self._gnu_hash_count(values[C.DT_GNU_HASH])
+            if hashed is not None:
+                return hashed
+        return max(floor, self._relocated_symbol_limit(values))
 
-    def _gnu_hash_count(self, addr: int) -> int:
-        """Symbol count from a GNU hash table: the last chain of the highest bucket ends
-        at the last hashed symbol (its hash value has bit 0 set)."""
+    def _relocated_symbol_limit(self, values: dict[int, int]) -> int:
+        """One more than the highest symbol index used by DT_REL/DT_RELA/DT_JMPREL.
+
+        gABI "Relocation": r_info holds the symbol index in its high 24 (ELF32) or 32
+        (ELF64) bits; the column is read with array slicing, in C.
+        """
+        lay = self._layout
+        rela = values.get(C.DT_PLTREL) == C.DT_RELA
+        tables = [
+            (C.DT_RELA, C.DT_RELASZ, True),
+            (C.DT_REL, C.DT_RELSZ, False),
+            (C.DT_JMPREL, C.DT_PLTRELSZ, rela),
+        ]
+        limit = 0
+        for addr_tag, size_tag, has_addend in tables:
+            if addr_tag not in values or not values.get(size_tag):
+                continue
+            entsize = lay.word * (3 if has_addend else 2)
+            size = values[size_tag] // entsize * entsize
+            words = lay.words(self._read_vaddr(values[addr_tag], size, "relocation table"), _U32)
+            if lay.bits == 64:  # r_info is the second 8-byte word; the index its high half
+                column = words[3 if lay.little else 2 :: entsize // 4]
+                limit = max(limit, max(column, default=0) + 1)
+            else:  # r_info is the second word; the index is r_info >> 8
+                column = words[1 :: entsize // 4]
+                limit = max(limit, (max(column, default=0) >> 8) + 1)
+        return limit
+
+    def _gnu_hash_count(self, addr: int) -> tuple[int | None, int]:
+        """(symbol count or None when no symbol is hashed, symoffset) of a GNU hash table.
+
+        The chain of the highest bucket ends at the last hashed symbol: the first chain
+        entry from there with bit 0 set.
+        """
         lay = self._layout
         nbuckets, symoffset, bloom_size, _ = lay.gnu_hash.unpack(
             self._read_vaddr(addr, 16, "DT_GNU_HASH header")
@@ -808,7 +849,7 @@ class ElfFile:
         buckets = lay.words(self._read_vaddr(buckets_addr, nbuckets * 4, "GNU hash buckets"), _U32)
         last = max(buckets, default=0)
         if last == 0:
-            return int(symoffset)
+            return None, int(symoffset)
         if last < symoffset:
             raise self._error(f"DT_GNU_HASH bucket value {last} is below symoffset {symoffset}")
         chain_addr = buckets_addr + nbuckets * 4 + (last - symoffset) * 4
@@ -822,7 +863,7 @@ class ElfFile:
             chunk = bytes(self._read(offset + scanned, size, "GNU hash chain"))
             hit = chunk[low::4].translate(_ODD_BYTES).find(1)
             if hit >= 0:
-                return last + scanned // 4 + hit + 1
+                return last + scanned // 4 + hit + 1, int(symoffset)
             scanned += size
         raise self._error(f"GNU hash chain at address {chain_addr:#x} has no terminating entry")
 

@@ -42,6 +42,10 @@ EF_ARM_EABI_VER5: Final = 0x05000000
 EF_ARM_ABI_FLOAT_SOFT: Final = 0x200
 EF_ARM_ABI_FLOAT_HARD: Final = 0x400
 
+# RISC-V e_flags (RISC-V psABI): the float ABI; Linux wheels use lp64d (double)
+EF_RISCV_FLOAT_ABI: Final = 0x6
+EF_RISCV_FLOAT_ABI_DOUBLE: Final = 0x4
+
 # e_phnum escape: the real count is in sh_info of section header 0 (gABI "Sections")
 PN_XNUM: Final = 0xFFFF
 
@@ -63,6 +67,8 @@ DT_HASH: Final = 4
 DT_STRTAB: Final = 5
 DT_SYMTAB: Final = 6
 DT_RELA: Final = 7
+DT_RELASZ: Final = 8
+DT_RELAENT: Final = 9
 DT_STRSZ: Final = 10
 DT_SYMENT: Final = 11
 DT_INIT: Final = 12
@@ -70,6 +76,9 @@ DT_FINI: Final = 13
 DT_SONAME: Final = 14
 DT_RPATH: Final = 15
 DT_REL: Final = 17
+DT_RELSZ: Final = 18
+DT_RELENT: Final = 19
+DT_PLTREL: Final = 20
 DT_JMPREL: Final = 23
 DT_INIT_ARRAY: Final = 25
 DT_FINI_ARRAY: Final = 26
@@ -84,32 +93,9 @@ DT_VERDEFNUM: Final = 0x6FFFFFFD
 DT_VERNEED: Final = 0x6FFFFFFE
 DT_VERNEEDNUM: Final = 0x6FFFFFFF
 
-# Dynamic tags whose value is a virtual address of a table: used to bound the symbol
-# table when no hash table tells its length.
-DT_ADDRESS_TAGS: Final = frozenset(
-    {
-        DT_PLTGOT,
-        DT_HASH,
-        DT_STRTAB,
-        DT_SYMTAB,
-        DT_RELA,
-        DT_INIT,
-        DT_FINI,
-        DT_REL,
-        DT_JMPREL,
-        DT_INIT_ARRAY,
-        DT_FINI_ARRAY,
-        DT_PREINIT_ARRAY,
-        DT_GNU_HASH,
-        DT_VERSYM,
-        DT_VERDEF,
-        DT_VERNEED,
-    }
-)
-
 # Symbol table (gABI "Symbol Table")
 SHN_UNDEF: Final = 0
-STB_NAMES: Final = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK", 10: "GNU_UNIQUE"}
+STB_NAMES: Final = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK", 10: "UNIQUE"}  # 10: STB_GNU_UNIQUE
 STT_NAMES: Final = {
     0: "NOTYPE",
     1: "OBJECT",
@@ -118,7 +104,7 @@ STT_NAMES: Final = {
     4: "FILE",
     5: "COMMON",
     6: "TLS",
-    10: "IFUNC",
+    10: "IFUNC",  # STT_GNU_IFUNC
 }
 
 # Symbol versioning (LSB "Symbol Versioning")

@@ -1,0 +1,421 @@
+"""ELF facts of wheel members, read straight from the zip: no extraction, bounded memory.
+
+A STORED member is read in place: :class:`StoredSource` slices the archive's ``mmap``.
+
+A DEFLATED member cannot be read at random, so it is inflated once from the start, in
+chunks, keeping only the byte ranges the facts come from (:func:`member_facts`):
+
+1. *Head window* — the first ``head_window`` bytes. It holds the ELF header, the program
+   headers and, in every layout GNU ld, gold, lld and mold produce, the dynamic tables
+   (.dynsym, .dynstr, .gnu.hash/.hash, .gnu.version, .gnu.version_d/_r): they come
+   right after the headers, before any code. (libtorch_cpu.so: tables end at 7.7 MB.)
+2. *Segments* — once the program headers are in, the file data of PT_INTERP, PT_NOTE,
+   PT_GNU_PROPERTY and PT_DYNAMIC (gABI "Program Header"). PT_DYNAMIC sits in the RW
+   segment near the end of the loaded part (libtorch_cpu.so: at 344 of 434 MB).
+3. Inflating stops after the last wanted byte: the rest of the file (section headers,
+   symbol tables for debuggers, debug info) is never inflated.
+
+The facts are then parsed by :class:`manywheel.elf.ElfFile` over a :class:`SparseSource`
+of the kept ranges, which raises :class:`MissingRange` for a byte that was not kept
+(a table beyond the head window). Those ranges are kept in a targeted next pass, which
+inflates only up to the last missing byte; the ranges of earlier passes stay kept.
+
+Memory bound: per member, at most ``max_kept`` bytes are kept (64 MiB by default;
+more is reported as an error for that member), plus one output chunk (``chunk_size``)
+and one input slice while inflating. :func:`archive_facts` runs ``workers`` members at
+once, so the whole scan holds at most ``workers * (max_kept + chunk_size + 256 KiB)``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Final
+
+from manywheel.elf import ElfError, ElfFacts, ElfFile, ProgramHeader
+from manywheel.zipread import DEFAULT_CHUNK, STORED, ZipArchive, ZipMember
+
+__all__ = [
+    "DEFAULT_HEAD_WINDOW",
+    "DEFAULT_MAX_KEPT",
+    "ELF_MAGIC",
+    "MemberFacts",
+    "MissingRange",
+    "SparseSource",
+    "StoredSource",
+    "archive_facts",
+    "member_facts",
+]
+
+ELF_MAGIC: Final = b"\x7fELF"
+DEFAULT_HEAD_WINDOW: Final = 16 * 1024 * 1024
+DEFAULT_MAX_KEPT: Final = 64 * 1024 * 1024
+MAX_PASSES: Final = 8
+# A missing range is kept with this much slack after it, so that neighbouring reads of
+# the next pass (the rest of a string table, the next hash chain slice) hit.
+MISSING_SLACK: Final = 256 * 1024
+
+# gABI program header types whose file data the facts are read from.
+_PT_DYNAMIC: Final = 2
+_PT_INTERP: Final = 3
+_PT_NOTE: Final = 4
+_PT_LOAD: Final = 1
+_PT_GNU_PROPERTY: Final = 0x6474E553
+_WANTED_SEGMENTS: Final = frozenset({_PT_DYNAMIC, _PT_INTERP, _PT_NOTE, _PT_GNU_PROPERTY})
+_PF_X: Final = 0x1
+
+
+class MissingRange(Exception):
+    """Bytes of a streamed member that were not kept; the next pass will keep them.
+
+    Deliberately not an :class:`ElfError`: the ELF reader lets it propagate untouched.
+    """
+
+    def __init__(self, offset: int, length: int) -> None:
+        super().__init__(f"bytes {offset}..{offset + length} were not kept")
+        self.offset = offset
+        self.length = length
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFacts:
+    """The outcome for one ELF member: its facts, or why they could not be read.
+
+    ``passes`` counts the inflating passes (0 for a STORED member), ``inflated`` the
+    bytes inflated over all passes and ``kept`` the bytes held to parse the facts.
+    """
+
+    name: str
+    facts: ElfFacts | None
+    error: str | None
+    passes: int = 0
+    inflated: int = 0
+    kept: int = 0
+
+
+class StoredSource:
+    """A :class:`~manywheel.elf.ByteSource` over a STORED member: slices of the archive map."""
+
+    def __init__(self, archive: ZipArchive, member: ZipMember) -> None:
+        self._archive = archive
+        self._member = member
+
+    @property
+    def size(self) -> int:
+        return self._member.file_size
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self._member.file_size:
+            raise ElfError(f"{self._member.name}: range {offset}+{length} is outside the file")
+        return self._archive.read_raw(self._member, offset, length)
+
+
+class SparseSource:
+    """A :class:`~manywheel.elf.ByteSource` over some ranges of a file: the kept ones.
+
+    ``pieces`` are ``(offset, data)`` pairs that neither overlap nor touch (see
+    :class:`_Pieces`); a read must fall inside one piece, else :class:`MissingRange`.
+    """
+
+    def __init__(self, size: int, pieces: Sequence[tuple[int, bytes | bytearray]]) -> None:
+        self._size = size
+        self._starts = [start for start, _ in pieces]
+        self._data = [data for _, data in pieces]
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self._size:
+            raise ElfError(f"range {offset}+{length} is outside the file ({self._size} bytes)")
+        i = bisect.bisect_right(self._starts, offset) - 1
+        if i >= 0:
+            rel = offset - self._starts[i]
+            data = self._data[i]
+            if rel + length <= len(data):
+                return bytes(memoryview(data)[rel : rel + length])
+        raise MissingRange(offset, length)
+
+
+class _Pieces:
+    """Kept bytes as sorted, disjoint, non-adjacent ``(offset, bytearray)`` pieces."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, bytearray]] = []
+
+    @property
+    def total(self) -> int:
+        return sum(len(data) for _, data in self.items)
+
+    def covers(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right([s for s, _ in self.items], start) - 1
+        return i >= 0 and self.items[i][0] + len(self.items[i][1]) >= end
+
+    def add(self, start: int, data: bytes | memoryview) -> None:
+        """Keep ``data`` at ``start``, merging with the pieces it overlaps or touches."""
+        end = start + len(data)
+        merged_start, merged_end = start, end
+        keep: list[tuple[int, bytearray]] = []
+        touching: list[tuple[int, bytearray]] = []
+        for item in self.items:
+            s, d = item
+            if s <= end and s + len(d) >= start:
+                touching.append(item)
+                merged_start = min(merged_start, s)
+                merged_end = max(merged_end, s + len(d))
+            else:
+                keep.append(item)
+        if len(touching) == 1 and touching[0][0] == merged_start and start >= merged_start:
+            # The common case while streaming: extend the piece being filled in place.
+            s, buf = touching[0]
+            overlap_end = s + len(buf)
+            if end > overlap_end:
+                buf += data[overlap_end - start :]
+            return
+        buf = bytearray(merged_end - merged_start)
+        for s, d in touching:
+            buf[s - merged_start : s - merged_start + len(d)] = d
+        buf[start - merged_start : end - merged_start] = data
+        keep.append((merged_start, buf))
+        keep.sort(key=lambda item: item[0])
+        self.items = keep
+
+
+def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted union of half-open ``(start, end)`` ranges; empty ranges dropped."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(r for r in ranges if r[1] > r[0]):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _segment_ranges(phdrs: Sequence[ProgramHeader], size: int) -> list[tuple[int, int]]:
+    """The file data of the segments the facts read (clipped to the file)."""
+    return [
+        (min(ph.offset, size), min(ph.offset + ph.filesz, size))
+        for ph in phdrs
+        if ph.type in _WANTED_SEGMENTS
+    ]
+
+
+def _head_end(phdrs: Sequence[ProgramHeader], head: int) -> int:
+    """Shrink the head window to the first PT_LOAD when it holds no code.
+
+    With ``-z separate-code`` (GNU ld's default on x86-64 since 2.31) the first PT_LOAD is
+    read-only and holds the headers and the dynamic tables, and code starts in the next
+    one: nothing the facts need lies between its end and PT_DYNAMIC.
+    """
+    loads = sorted((ph for ph in phdrs if ph.type == _PT_LOAD), key=lambda ph: ph.offset)
+    if loads and loads[0].offset == 0 and not loads[0].flags & _PF_X:
+        return min(head, loads[0].filesz)
+    return head
+
+
+class _Stream:
+    """One inflating pass over a DEFLATED member, keeping the wanted ranges."""
+
+    def __init__(self, archive: ZipArchive, member: ZipMember, chunk_size: int) -> None:
+        self.archive = archive
+        self.member = member
+        self.chunk_size = chunk_size
+        self.inflated = 0
+
+    def run(
+        self,
+        pieces: _Pieces,
+        wanted: list[tuple[int, int]],
+        discover: bool,
+    ) -> list[tuple[int, int]]:
+        """Inflate from the start until the last wanted byte, keeping the wanted bytes.
+
+        With ``discover``, the segment ranges are added to ``wanted`` as soon as the
+        program headers can be parsed from what was kept. Returns the final ``wanted``.
+        A pass that reaches the end of the member also checks its size and CRC-32.
+        """
+        size = self.member.file_size
+        pos = 0
+        chunks = self.archive.iter_content(self.member, self.chunk_size)
+        for chunk in chunks:
+            end = pos + len(chunk)
+            for start, stop in wanted:
+                if start < end and stop > pos:
+                    lo, hi = max(start, pos), min(stop, end)
+                    pieces.add(lo, memoryview(chunk)[lo - pos : hi - pos])
+            pos = end
+            self.inflated += len(chunk)
+            if discover:
+                try:
+                    phdrs = self._program_headers(pieces)
+                except ElfError:
+                    break  # not parsable: the parse after this pass reports why
+                if phdrs is not None:
+                    discover = False
+                    head = (0, _head_end(phdrs, wanted[0][1]))
+                    wanted = _merge([head, *wanted[1:], *_segment_ranges(phdrs, size)])
+            if pos >= wanted[-1][1] and pos < size:
+                break  # an unfinished generator checks nothing: no CRC for a partial read
+        chunks.close()
+        return wanted
+
+    def _program_headers(self, pieces: _Pieces) -> tuple[ProgramHeader, ...] | None:
+        """The program headers when the kept bytes hold them, else None (try later)."""
+        try:
+            elf = ElfFile(SparseSource(self.member.file_size, pieces.items), self.member.name)
+            return elf.program_headers
+        except MissingRange:
+            return None
+
+
+def _probe(elf: ElfFile) -> list[MissingRange]:
+    """Touch every fact once; collect the ranges that were not kept (ElfError propagates).
+
+    Each property is tried separately so that one pass learns every missing range it can.
+    """
+    missing: list[MissingRange] = []
+    for read in (
+        lambda: elf.header,
+        lambda: elf.program_headers,
+        lambda: elf.interpreter,
+        lambda: elf.dynamic,
+        lambda: elf.version_needs,
+        lambda: elf.version_defs,
+        lambda: elf.symbols,
+        lambda: elf.x86_isa_needed,
+    ):
+        try:
+            read()
+        except MissingRange as exc:
+            missing.append(exc)
+    return missing
+
+
+def _deflated_facts(
+    archive: ZipArchive,
+    member: ZipMember,
+    head_window: int,
+    max_kept: int,
+    chunk_size: int,
+) -> MemberFacts:
+    size = member.file_size
+    stream = _Stream(archive, member, chunk_size)
+    pieces = _Pieces()
+    wanted = stream.run(pieces, [(0, min(head_window, size))], discover=True)
+    for passes in range(1, MAX_PASSES + 1):
+        elf = ElfFile(SparseSource(size, pieces.items), member.name)
+        try:
+            missing = _probe(elf)
+            if not missing:
+                return MemberFacts(
+                    member.name, elf.facts(), None, passes, stream.inflated, pieces.total
+                )
+        except ElfError as exc:
+            return MemberFacts(member.name, None, str(exc), passes, stream.inflated, pieces.total)
+        wanted = _merge(
+            (m.offset, min(size, m.offset + m.length + MISSING_SLACK))
+            for m in missing
+            if not pieces.covers(m.offset, m.offset + m.length)
+        )
+        need = pieces.total + sum(stop - start for start, stop in wanted)
+        if need > max_kept:
+            return MemberFacts(
+                member.name,
+                None,
+                f"{member.name}: reading its ELF facts would keep {need} bytes in memory, "
+                f"more than the limit of {max_kept}",
+                passes,
+                stream.inflated,
+                pieces.total,
+            )
+        if wanted:
+            stream.run(pieces, wanted, discover=False)
+    return MemberFacts(
+        member.name,
+        None,
+        f"{member.name}: ELF facts still incomplete after {MAX_PASSES} passes",
+        MAX_PASSES,
+        stream.inflated,
+        pieces.total,
+    )
+
+
+def member_facts(
+    archive: ZipArchive,
+    member: ZipMember,
+    *,
+    head_window: int = DEFAULT_HEAD_WINDOW,
+    max_kept: int = DEFAULT_MAX_KEPT,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> MemberFacts | None:
+    """The ELF facts of one member, or None when it does not start with the ELF magic.
+
+    A malformed ELF member gives a :class:`MemberFacts` with ``error`` set; a corrupt
+    archive (bad deflate data, CRC mismatch) raises
+    :class:`~manywheel.zipread.ArchiveError`.
+    """
+    if not _is_elf(archive, member):
+        return None
+    return _elf_member_facts(archive, member, head_window, max_kept, chunk_size)
+
+
+def _is_elf(archive: ZipArchive, member: ZipMember) -> bool:
+    """Whether the member starts with the ELF magic (gABI e_ident[EI_MAG0..3])."""
+    return (
+        not member.is_dir
+        and member.file_size >= len(ELF_MAGIC)
+        and archive.read_prefix(member, len(ELF_MAGIC)) == ELF_MAGIC
+    )
+
+
+def _elf_member_facts(
+    archive: ZipArchive, member: ZipMember, head_window: int, max_kept: int, chunk_size: int
+) -> MemberFacts:
+    if member.method == STORED:
+        try:
+            facts = ElfFile(StoredSource(archive, member), member.name).facts()
+        except ElfError as exc:
+            return MemberFacts(member.name, None, str(exc))
+        return MemberFacts(member.name, facts, None)
+    return _deflated_facts(archive, member, head_window, max_kept, chunk_size)
+
+
+def archive_facts(
+    archive: ZipArchive,
+    members: Sequence[ZipMember] | None = None,
+    *,
+    workers: int | None = None,
+    head_window: int = DEFAULT_HEAD_WINDOW,
+    max_kept: int = DEFAULT_MAX_KEPT,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> tuple[MemberFacts, ...]:
+    """The facts of every ELF member (of ``members``, default all), in archive order.
+
+    Members are sniffed for the ELF magic first (a few bytes inflated each); the ELF
+    ones are then read by a pool of ``workers`` threads (default ``os.cpu_count()``),
+    biggest first so that the longest one starts at once. The inflaters release the
+    GIL, so the threads inflate in parallel. The result does not depend on scheduling.
+    """
+    chosen = archive.members if members is None else members
+    elf_members = [m for m in chosen if _is_elf(archive, m)]
+
+    def one(member: ZipMember) -> MemberFacts:
+        return _elf_member_facts(archive, member, head_window, max_kept, chunk_size)
+
+    count = workers or os.cpu_count() or 1
+    if count == 1 or len(elf_members) <= 1:
+        return tuple(one(m) for m in elf_members)
+    order = sorted(range(len(elf_members)), key=lambda i: -elf_members[i].compress_size)
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="manywheel-elf") as pool:
+        futures = {i: pool.submit(one, elf_members[i]) for i in order}
+        try:
+            return tuple(futures[i].result() for i in range(len(elf_members)))
+        except BaseException:
+            for future in futures.values():
+                future.cancel()
+            raise

@@ -1,0 +1,620 @@
+"""Strict reading of zip archives that come from strangers (wheels are zip files).
+
+We parse the central directory ourselves instead of using :mod:`zipfile` because:
+
+* ``zipfile`` silently accepts what a wheel must never contain: duplicate names (the
+  last one wins on extraction), names with ``..`` or absolute paths (sanitised at
+  extraction time, not refused), symlink entries, overlapping entries (the "better zip
+  bomb" construction), data before the first entry;
+* it has no public access to a member's compressed bytes, which the repair writer
+  needs to copy unchanged members without recompressing them;
+* it inflates with the standard ``zlib`` only, and its shared file handle serialises
+  every reader thread on one lock and one file position. Here the archive is one
+  read-only ``mmap`` that any number of threads read at once.
+
+Every refusal raises :class:`ArchiveError` with one line naming the archive, the member
+and the rule. Section numbers ("APPNOTE 4.3.12") refer to PKWARE's APPNOTE.TXT 6.3.10.
+
+Limits (bad input is normal input):
+
+* A DEFLATE stream cannot expand more than :data:`DEFLATE_MAX_RATIO` (1032:1: the best
+  case codes a 258-byte match in about two bits); a member that declares more
+  uncompressed bytes than that from its compressed size is refused when the archive is
+  opened. So is any member declaring more than ``max_member_size`` bytes (8 GiB by
+  default: the largest wheel member on PyPI we know of is under 1 GiB).
+* Inflating never produces more than the declared size: one byte more and the member is
+  refused, so a lying header cannot make us inflate unbounded output. Output comes in
+  chunks of at most ``chunk_size`` bytes; input is fed in :data:`INPUT_CHUNK` slices,
+  so memory per inflating thread is bounded by ``chunk_size + INPUT_CHUNK`` plus the
+  inflater's 32 KiB window.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import stat
+import struct
+import zlib
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from types import ModuleType
+from typing import Final
+
+from manywheel.errors import InputError
+
+__all__ = [
+    "DEFLATE_MAX_RATIO",
+    "INFLATER",
+    "ArchiveError",
+    "ZipArchive",
+    "ZipMember",
+]
+
+
+def _pick_inflater() -> ModuleType:
+    """The fastest zlib-compatible module available (measured in benchmarks/bench_elf.py).
+
+    python-isal and python-zlib-ng both inflate about twice as fast as the standard
+    zlib on wheel members and, like it, release the GIL while inflating. Both are
+    optional: the standard module is always there.
+    """
+    try:
+        from isal import isal_zlib  # noqa: PLC0415
+
+        return isal_zlib
+    except ImportError:
+        pass
+    try:
+        from zlib_ng import zlib_ng  # noqa: PLC0415
+
+        return zlib_ng
+    except ImportError:
+        return zlib
+
+
+INFLATER: Final[ModuleType] = _pick_inflater()
+"""The module whose ``decompressobj``/``crc32`` inflate members (isal, zlib-ng or zlib)."""
+
+DEFLATE_MAX_RATIO: Final = 1032
+INPUT_CHUNK: Final = 256 * 1024
+DEFAULT_CHUNK: Final = 1024 * 1024
+DEFAULT_MAX_MEMBER_SIZE: Final = 8 * 1024**3
+
+STORED: Final = 0
+DEFLATED: Final = 8
+_METHOD_NAMES: Final = {
+    1: "shrink",
+    6: "implode",
+    9: "deflate64",
+    12: "bzip2",
+    14: "lzma",
+    93: "zstd",
+    95: "xz",
+    98: "ppmd",
+}
+
+# APPNOTE 4.3.16 end of central directory record.
+_EOCD = struct.Struct("<4sHHHHIIH")
+_EOCD_SIG: Final = b"PK\x05\x06"
+# APPNOTE 4.3.15 zip64 end of central directory locator.
+_LOCATOR = struct.Struct("<4sIQI")
+_LOCATOR_SIG: Final = b"PK\x06\x07"
+# APPNOTE 4.3.14 zip64 end of central directory record (fixed part).
+_EOCD64 = struct.Struct("<4sQHHIIQQQQ")
+_EOCD64_SIG: Final = b"PK\x06\x06"
+# APPNOTE 4.3.12 central directory file header (fixed part).
+_CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
+_CENTRAL_SIG: Final = b"PK\x01\x02"
+# APPNOTE 4.3.7 local file header (fixed part).
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+_LOCAL_SIG: Final = b"PK\x03\x04"
+
+_FLAG_ENCRYPTED: Final = 0x0001  # APPNOTE 4.4.4 bit 0
+_FLAG_STRONG_ENCRYPTION: Final = 0x0040  # bit 6
+_FLAG_UTF8: Final = 0x0800  # bit 11 (APPNOTE Appendix D)
+_FLAG_MASKED_HEADERS: Final = 0x2000  # bit 13
+_ZIP64_EXTRA: Final = 0x0001  # APPNOTE 4.5.3
+_CREATOR_UNIX: Final = 3  # APPNOTE 4.4.2.2
+_MSDOS_DIRECTORY: Final = 0x10
+_DRIVE: Final = re.compile(r"[A-Za-z]:")
+
+
+class ArchiveError(InputError):
+    """A zip archive that is corrupt, truncated, or contains something a wheel must not."""
+
+
+@dataclass(frozen=True, slots=True)
+class ZipMember:
+    """One entry of the central directory (APPNOTE 4.3.12), checked against its local header.
+
+    ``data_offset`` is where the compressed bytes start in the archive (after the local
+    header, APPNOTE 4.3.7); ``mode`` holds the Unix permission and type bits when the
+    entry was made on Unix (APPNOTE 4.4.2.2, 4.4.15), else 0.
+    """
+
+    name: str
+    method: int  # 0 stored, 8 deflated (the only ones accepted)
+    flags: int
+    crc32: int
+    compress_size: int
+    file_size: int
+    header_offset: int
+    data_offset: int
+    external_attr: int
+    create_system: int
+    date_time: tuple[int, int, int, int, int, int]
+
+    @property
+    def mode(self) -> int:
+        """``st_mode`` bits from the external attributes (0 when not made on Unix)."""
+        if self.create_system != _CREATOR_UNIX:
+            return 0
+        return self.external_attr >> 16
+
+    @property
+    def is_dir(self) -> bool:
+        return self.name.endswith("/")
+
+    @property
+    def is_symlink(self) -> bool:
+        return stat.S_ISLNK(self.mode)
+
+    @property
+    def is_executable(self) -> bool:
+        return bool(self.mode & 0o111)
+
+
+class ZipArchive:
+    """A zip archive mapped read-only; its members are validated when it is opened.
+
+    Thread-safe for reading: every method only slices the shared ``mmap``. Use it as a
+    context manager, or call :meth:`close`. ``inflater`` overrides :data:`INFLATER`
+    (any module with zlib's ``decompressobj``, ``crc32`` and ``error``).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_member_size: int = DEFAULT_MAX_MEMBER_SIZE,
+        inflater: ModuleType | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.inflater: ModuleType = INFLATER if inflater is None else inflater
+        self._label = os.path.basename(self.path)
+        try:
+            with open(self.path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size < _EOCD.size:
+                    raise ArchiveError(f"{self._label}: not a zip archive (only {size} bytes)")
+                self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+        try:
+            self.members: tuple[ZipMember, ...] = _read_members(
+                self._mm, self._label, max_member_size
+            )
+        except BaseException:
+            self._mm.close()
+            raise
+        self._by_name = {m.name: m for m in self.members}
+
+    def close(self) -> None:
+        self._mm.close()
+
+    def __enter__(self) -> ZipArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def size(self) -> int:
+        return len(self._mm)
+
+    def member(self, name: str) -> ZipMember:
+        """The member called ``name``; :class:`KeyError` when there is none."""
+        return self._by_name[name]
+
+    # -- raw access -------------------------------------------------------------------
+
+    def read_raw(self, member: ZipMember, offset: int = 0, length: int | None = None) -> bytes:
+        """``length`` bytes of the member's stored (possibly compressed) data from ``offset``.
+
+        For a STORED member these are its content bytes: random access without inflating.
+        """
+        end = member.compress_size if length is None else offset + length
+        if offset < 0 or end < offset or end > member.compress_size:
+            raise ValueError(f"range {offset}..{end} outside {member.name}")
+        return self._mm[member.data_offset + offset : member.data_offset + end]
+
+    def iter_raw(self, member: ZipMember, chunk_size: int = DEFAULT_CHUNK) -> Iterator[bytes]:
+        """The member's compressed bytes in chunks, for copying it unchanged into a new zip."""
+        start, end = member.data_offset, member.data_offset + member.compress_size
+        for pos in range(start, end, chunk_size):
+            yield self._mm[pos : min(pos + chunk_size, end)]
+
+    # -- content ----------------------------------------------------------------------
+
+    def iter_content(
+        self, member: ZipMember, chunk_size: int = DEFAULT_CHUNK
+    ) -> Generator[bytes, None, None]:
+        """The member's uncompressed bytes in chunks of at most ``chunk_size`` bytes.
+
+        Once the last chunk is produced, the size and the CRC-32 (APPNOTE 4.4.7) are
+        checked against the central directory; a mismatch raises :class:`ArchiveError`.
+        A consumer that stops early gets no check (and pays for no more inflating).
+        """
+        if member.method == STORED:
+            crc = 0
+            for chunk in self.iter_raw(member, chunk_size):
+                crc = self.inflater.crc32(chunk, crc)
+                yield chunk
+            self._check_crc(member, crc)
+            return
+        crc = 0
+        produced = 0
+        for chunk in _inflate(self._mm, member, chunk_size, self._label, self.inflater):
+            crc = self.inflater.crc32(chunk, crc)
+            produced += len(chunk)
+            yield chunk
+        if produced != member.file_size:
+            raise ArchiveError(
+                f"{self._label}: {member.name}: inflates to {produced} bytes, "
+                f"the central directory says {member.file_size}"
+            )
+        self._check_crc(member, crc)
+
+    def read(self, member: ZipMember) -> bytes:
+        """The whole uncompressed content, CRC-checked (for small members: WHEEL, RECORD)."""
+        return b"".join(self.iter_content(member))
+
+    def read_prefix(self, member: ZipMember, length: int) -> bytes:
+        """The first ``length`` bytes of content (fewer if the member is shorter), no CRC check.
+
+        Inflates only as much as needed: sniffing a member's magic number costs microseconds.
+        """
+        length = min(length, member.file_size)
+        if member.method == STORED:
+            return self.read_raw(member, 0, length)
+        # Fast path: the standard zlib sets up an inflater faster than the big-window
+        # ones, and a few hundred compressed bytes hold the first bytes of any stream.
+        head = self._mm[member.data_offset : member.data_offset + min(member.compress_size, 1024)]
+        try:
+            out = zlib.decompressobj(-15).decompress(head, length)
+        except zlib.error:
+            out = b""  # let the full path below report the corruption
+        if len(out) == length:
+            return out
+        return self._read_prefix_slowly(member, length)
+
+    def _read_prefix_slowly(self, member: ZipMember, length: int) -> bytes:
+        out = bytearray()
+        for chunk in _inflate(self._mm, member, max(length, 1), self._label, self.inflater):
+            out += chunk
+            if len(out) >= length:
+                break
+        return bytes(out[:length])
+
+    def _check_crc(self, member: ZipMember, crc: int) -> None:
+        if crc != member.crc32:
+            raise ArchiveError(
+                f"{self._label}: {member.name}: CRC-32 mismatch "
+                f"(computed {crc:08x}, the central directory says {member.crc32:08x})"
+            )
+
+
+def _inflate(
+    mm: mmap.mmap, member: ZipMember, chunk_size: int, label: str, module: ModuleType
+) -> Iterator[bytes]:
+    """Inflate a raw DEFLATE stream (RFC 1951; APPNOTE 4.4.5 method 8) in bounded chunks.
+
+    Never yields more than ``member.file_size`` bytes in total: the output cap is one byte
+    above what remains, so a stream that tries to go beyond its declared size is refused
+    at the first extra byte. The stream must end exactly at the end of the compressed data.
+    """
+    inflater = module.decompressobj(-15)
+    error: type[Exception] = module.error
+    pos, end = member.data_offset, member.data_offset + member.compress_size
+    remaining = member.file_size
+    pending = b""
+    try:
+        while True:
+            if not pending and pos < end:
+                pending = mm[pos : min(pos + INPUT_CHUNK, end)]
+                pos += len(pending)
+            out = inflater.decompress(pending, min(chunk_size, remaining + 1))
+            pending = inflater.unconsumed_tail
+            if len(out) > remaining:
+                raise ArchiveError(
+                    f"{label}: {member.name}: inflates to more than the "
+                    f"{member.file_size} bytes the central directory says"
+                )
+            remaining -= len(out)
+            if out:
+                yield out
+            if inflater.eof:
+                break
+            if not out and not pending and pos >= end:
+                raise ArchiveError(f"{label}: {member.name}: the deflate stream is truncated")
+    except error as exc:
+        raise ArchiveError(f"{label}: {member.name}: corrupt deflate data ({exc})") from None
+    if pending or inflater.unused_data or pos < end:
+        raise ArchiveError(f"{label}: {member.name}: data after the end of the deflate stream")
+
+
+# -- central directory ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Directory:
+    """Where the central directory is and how many entries it declares (APPNOTE 4.3.6)."""
+
+    offset: int
+    size: int
+    count: int
+
+
+def _find_directory(mm: mmap.mmap, label: str) -> _Directory:
+    """Locate the end records (APPNOTE 4.3.16, 4.3.15, 4.3.14) and check they agree.
+
+    The EOCD record is found by scanning backwards over the at most 64 KiB comment; its
+    comment must end exactly at the end of the file. The central directory must end
+    exactly where the (zip64) end record starts: no gap, no prepended data.
+    """
+    size = len(mm)
+    floor = max(0, size - _EOCD.size - 0xFFFF)
+    at = mm.rfind(_EOCD_SIG, floor, size - _EOCD.size + 4)
+    while at >= 0:
+        if at + _EOCD.size + _EOCD.unpack_from(mm, at)[7] == size:
+            break
+        at = mm.rfind(_EOCD_SIG, floor, at)
+    if at < 0:
+        raise ArchiveError(f"{label}: not a zip archive (no end of central directory record)")
+    _, disk, cd_disk, disk_count, count, cd_size, cd_offset, _ = _EOCD.unpack_from(mm, at)
+    end_of_cd = at
+    loc = at - _LOCATOR.size
+    if loc >= 0 and mm[loc : loc + 4] == _LOCATOR_SIG:
+        _, cd_disk64, rec_offset, disks = _LOCATOR.unpack_from(mm, loc)
+        if cd_disk64 != 0 or disks > 1:
+            raise ArchiveError(f"{label}: multi-disk zip archives are not supported")
+        if rec_offset + _EOCD64.size > loc or mm[rec_offset : rec_offset + 4] != _EOCD64_SIG:
+            raise ArchiveError(f"{label}: corrupt zip64 end of central directory locator")
+        fields = _EOCD64.unpack_from(mm, rec_offset)
+        rec_size, disk, cd_disk, disk_count, count, cd_size, cd_offset = (
+            fields[1],
+            fields[4],
+            fields[5],
+            fields[6],
+            fields[7],
+            fields[8],
+            fields[9],
+        )
+        if rec_offset + 12 + rec_size != loc:
+            raise ArchiveError(f"{label}: corrupt zip64 end of central directory record")
+        end_of_cd = rec_offset
+    if disk != 0 or cd_disk != 0 or disk_count != count:
+        raise ArchiveError(f"{label}: multi-disk zip archives are not supported")
+    if cd_offset + cd_size != end_of_cd:
+        raise ArchiveError(
+            f"{label}: truncated or corrupt central directory "
+            f"(it should end at offset {cd_offset + cd_size}, the end record is at {end_of_cd})"
+        )
+    return _Directory(cd_offset, cd_size, count)
+
+
+def _read_members(mm: mmap.mmap, label: str, max_member_size: int) -> tuple[ZipMember, ...]:
+    """Parse and validate every central directory entry, then the archive as a whole."""
+    directory = _find_directory(mm, label)
+    members: list[ZipMember] = []
+    pos, end = directory.offset, directory.offset + directory.size
+    while pos < end:
+        member, pos = _read_entry(mm, pos, end, directory.offset, label)
+        _check_member(member, label, max_member_size)
+        members.append(member)
+    if pos != end or len(members) != directory.count:
+        raise ArchiveError(
+            f"{label}: corrupt central directory ({len(members)} entries, "
+            f"the end record says {directory.count})"
+        )
+    _check_names([m.name for m in members], label)
+    _check_no_overlap(members, label)
+    return tuple(members)
+
+
+def _read_entry(
+    mm: mmap.mmap, pos: int, end: int, cd_offset: int, label: str
+) -> tuple[ZipMember, int]:
+    """Read one central directory header (APPNOTE 4.3.12) and its local header (4.3.7)."""
+    if pos + _CENTRAL.size > end or mm[pos : pos + 4] != _CENTRAL_SIG:
+        raise ArchiveError(f"{label}: corrupt central directory at offset {pos}")
+    (
+        _,
+        made_by,
+        _needed,
+        flags,
+        method,
+        mtime,
+        mdate,
+        crc,
+        csize,
+        usize,
+        name_len,
+        extra_len,
+        comment_len,
+        _disk,
+        _internal,
+        external,
+        offset,
+    ) = _CENTRAL.unpack_from(mm, pos)
+    name_at = pos + _CENTRAL.size
+    next_pos = name_at + name_len + extra_len + comment_len
+    if next_pos > end:
+        raise ArchiveError(f"{label}: corrupt central directory at offset {pos}")
+    raw_name = mm[name_at : name_at + name_len]
+    name = _decode_name(raw_name, flags, label)
+    extra = mm[name_at + name_len : name_at + name_len + extra_len]
+    usize, csize, offset = _apply_zip64(extra, (usize, csize, offset), f"{label}: {name}")
+    if offset + _LOCAL.size > cd_offset:
+        raise ArchiveError(f"{label}: {name}: local header offset {offset} is out of range")
+    local = _LOCAL.unpack_from(mm, offset)
+    if local[0] != _LOCAL_SIG:
+        raise ArchiveError(f"{label}: {name}: no local header at offset {offset}")
+    local_name_len, local_extra_len = local[9], local[10]
+    data_offset = offset + _LOCAL.size + local_name_len + local_extra_len
+    if mm[offset + _LOCAL.size : offset + _LOCAL.size + local_name_len] != raw_name:
+        raise ArchiveError(f"{label}: {name}: the local header names a different file")
+    if local[3] != method:
+        raise ArchiveError(f"{label}: {name}: local and central headers disagree on the method")
+    if data_offset + csize > cd_offset:
+        raise ArchiveError(f"{label}: {name}: data runs past the start of the central directory")
+    date_time = (
+        (mdate >> 9) + 1980,
+        (mdate >> 5) & 0xF,
+        mdate & 0x1F,
+        mtime >> 11,
+        (mtime >> 5) & 0x3F,
+        (mtime & 0x1F) * 2,
+    )
+    member = ZipMember(
+        name=name,
+        method=method,
+        flags=flags,
+        crc32=crc,
+        compress_size=csize,
+        file_size=usize,
+        header_offset=offset,
+        data_offset=data_offset,
+        external_attr=external,
+        create_system=made_by >> 8,
+        date_time=date_time,
+    )
+    return member, next_pos
+
+
+def _decode_name(raw: bytes, flags: int, label: str) -> str:
+    """Decode a file name: UTF-8 when flag bit 11 is set, else IBM 437 (APPNOTE Appendix D)."""
+    if flags & _FLAG_UTF8:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ArchiveError(
+                f"{label}: member name {raw!r} is flagged UTF-8 but is not valid UTF-8"
+            ) from None
+    return raw.decode("cp437")
+
+
+def _apply_zip64(extra: bytes, fields: tuple[int, int, int], where: str) -> tuple[int, int, int]:
+    """Replace 0xFFFFFFFF sizes/offset by their zip64 extra field values (APPNOTE 4.5.3).
+
+    The extra field holds only the values whose 32-bit field is 0xFFFFFFFF, in the
+    order uncompressed size, compressed size, local header offset.
+    """
+    wanted = [v == 0xFFFFFFFF for v in fields]
+    if not any(wanted):
+        return fields
+    at = 0
+    while at + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, at)
+        body = extra[at + 4 : at + 4 + length]
+        if len(body) != length:
+            break
+        if tag == _ZIP64_EXTRA:
+            values = list(fields)
+            cursor = 0
+            for i, needed in enumerate(wanted):
+                if needed:
+                    if cursor + 8 > length:
+                        raise ArchiveError(f"{where}: truncated zip64 extra field")
+                    values[i] = struct.unpack_from("<Q", body, cursor)[0]
+                    cursor += 8
+            return values[0], values[1], values[2]
+        at += 4 + length
+    raise ArchiveError(f"{where}: 32-bit size field is 0xFFFFFFFF but no zip64 extra")
+
+
+def _check_member(member: ZipMember, label: str, max_member_size: int) -> None:
+    """Refuse what a wheel member must not be: encrypted, exotic, special, or oversized."""
+    where = f"{label}: {member.name}"
+    if member.flags & (_FLAG_ENCRYPTED | _FLAG_STRONG_ENCRYPTION | _FLAG_MASKED_HEADERS):
+        raise ArchiveError(f"{where}: encrypted members are not supported")
+    if member.method not in (STORED, DEFLATED):
+        method = _METHOD_NAMES.get(member.method, "unknown")
+        raise ArchiveError(
+            f"{where}: unsupported compression method {member.method} ({method}); "
+            "wheels use stored (0) or deflated (8)"
+        )
+    mode = member.mode
+    file_type = stat.S_IFMT(mode)
+    if file_type == stat.S_IFLNK:
+        raise ArchiveError(f"{where}: symbolic links are not allowed in a wheel")
+    if file_type not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise ArchiveError(f"{where}: special file (mode {mode:o}) is not allowed")
+    if member.file_size > max_member_size:
+        raise ArchiveError(
+            f"{where}: declares {member.file_size} bytes, more than the limit of {max_member_size}"
+        )
+    if member.method == STORED and member.file_size != member.compress_size:
+        raise ArchiveError(
+            f"{where}: stored member declares {member.file_size} bytes "
+            f"but holds {member.compress_size}"
+        )
+    if member.method == DEFLATED and member.file_size > member.compress_size * DEFLATE_MAX_RATIO:
+        raise ArchiveError(
+            f"{where}: declares {member.file_size} bytes from {member.compress_size} "
+            f"compressed bytes, more than deflate can produce ({DEFLATE_MAX_RATIO}:1)"
+        )
+    if member.is_dir and member.file_size:
+        raise ArchiveError(f"{where}: directory entry with content")
+
+
+def _check_name(name: str, label: str) -> None:
+    """A member name must be a relative path in canonical form (APPNOTE 4.4.17.1).
+
+    "All slashes MUST be forward slashes"; no drive letter or leading slash; and we add:
+    no ``..``, ``.`` or empty components, no NUL — anything that could escape the
+    destination directory or name one file two ways.
+    """
+    where = f"{label}: member name {name!r}"
+    if not name:
+        raise ArchiveError(f"{label}: empty member name")
+    if "\\" in name:
+        raise ArchiveError(f"{where} contains a backslash")
+    if "\x00" in name:
+        raise ArchiveError(f"{where} contains a NUL byte")
+    if name.startswith("/") or _DRIVE.match(name):
+        raise ArchiveError(f"{where} is an absolute path")
+    parts = name[:-1].split("/") if name.endswith("/") else name.split("/")
+    if ".." in parts:
+        raise ArchiveError(f"{where} has a '..' component")
+    if "" in parts or "." in parts:
+        raise ArchiveError(f"{where} has an empty or '.' component")
+
+
+def _check_names(names: Sequence[str], label: str) -> None:
+    """Each name once, and no name that is both a file and a directory."""
+    seen: set[str] = set()
+    directories: set[str] = set()
+    for name in names:
+        _check_name(name, label)
+        if name in seen:
+            raise ArchiveError(f"{label}: duplicate member name {name!r}")
+        seen.add(name)
+        directory = name[:-1] if name.endswith("/") else name.rpartition("/")[0]
+        while directory and directory not in directories:
+            directories.add(directory)
+            directory = directory.rpartition("/")[0]
+    for name in names:
+        if not name.endswith("/") and name in directories:
+            raise ArchiveError(f"{label}: {name!r} is both a file and a directory")
+
+
+def _check_no_overlap(members: Sequence[ZipMember], label: str) -> None:
+    """Entries must not share bytes: overlapping entries are how zip bombs multiply output."""
+    spans = sorted((m.header_offset, m.data_offset + m.compress_size, m.name) for m in members)
+    for (_, end, name), (start, _, other) in pairwise(spans):
+        if start < end:
+            raise ArchiveError(f"{label}: members {name!r} and {other!r} overlap")

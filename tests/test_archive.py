@@ -1,0 +1,542 @@
+"""The wheel archive layer: strict zip reading (zipread) and ELF facts streamed from members.
+
+Zips are built with :mod:`zipfile` at test time; crafted corruptions patch their bytes.
+ELF members are system libraries or the compiled session fixtures (``conftest.py``),
+and their facts must equal those :class:`ElfFile` reads from the same file on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import io
+import os
+import shutil
+import stat
+import struct
+import subprocess
+import warnings
+import zipfile
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from fixtures import FixtureSet
+from manywheel.archive import (
+    DEFLATE_MAX_RATIO,
+    ArchiveError,
+    MemberFacts,
+    MissingRange,
+    SparseSource,
+    ZipArchive,
+    archive_facts,
+    member_facts,
+    wheel_elf_facts,
+)
+from manywheel.elf import ElfFacts, ElfFile
+from manywheel.errors import InputError
+
+LIBZ = Path("/lib/x86_64-linux-gnu/libz.so.1")
+LIBSTDCXX = Path("/lib/x86_64-linux-gnu/libstdc++.so.6")
+needs_system_libs = pytest.mark.skipif(
+    not (LIBZ.exists() and LIBSTDCXX.exists()), reason="needs Debian's x86-64 libz and libstdc++"
+)
+
+STORED, DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
+Entry = tuple[str, bytes, int]
+
+
+def _inflaters() -> list[ModuleType]:
+    found = [zlib]
+    for name in ("zlib_ng.zlib_ng", "isal.isal_zlib"):
+        with contextlib.suppress(ImportError):
+            found.append(importlib.import_module(name))
+    return found
+
+
+INFLATERS = _inflaters()
+
+
+def make_zip(path: Path, entries: Iterable[Entry]) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicates we write
+        with zipfile.ZipFile(path, "w") as zf:
+            for name, data, method in entries:
+                info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+                info.compress_type = method
+                info.external_attr = (stat.S_IFREG | 0o644) << 16
+                zf.writestr(info, data)
+    return path
+
+
+def central_offset(data: bytes | bytearray, name: str) -> int:
+    """Offset of the central directory header (APPNOTE 4.3.12) of ``name``."""
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        name_len = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46 : at + 46 + name_len] == name.encode():
+            return at
+        at = data.find(b"PK\x01\x02", at + 4)
+    raise AssertionError(f"no central header for {name}")
+
+
+def patch(path: Path, offset: int, fmt: str, *values: int) -> None:
+    data = bytearray(path.read_bytes())
+    struct.pack_into(fmt, data, offset, *values)
+    path.write_bytes(bytes(data))
+
+
+def refusal(path: Path) -> str:
+    with pytest.raises(ArchiveError) as info:
+        ZipArchive(path).close()
+    return str(info.value)
+
+
+def same_facts(got: ElfFacts | None, path: Path) -> None:
+    """``got`` equals the facts ElfFile reads from ``path`` on disk (names aside)."""
+    assert got is not None
+    want = ElfFile.open(path).facts()
+    assert dataclasses.replace(got, name=want.name) == want
+
+
+def one_facts(path: Path, **options: int) -> MemberFacts:
+    with ZipArchive(path) as archive:
+        result = member_facts(archive, archive.members[0], **options)
+    assert result is not None
+    return result
+
+
+# -- members, content and raw bytes ---------------------------------------------------
+
+
+def test_members_are_described(tmp_path: Path) -> None:
+    data = os.urandom(3000) + bytes(5000)
+    zpath = make_zip(tmp_path / "a.zip", [("pkg/", b"", STORED), ("pkg/x.bin", data, DEFLATED)])
+    with zipfile.ZipFile(zpath) as zf:
+        info = zf.getinfo("pkg/x.bin")
+    with ZipArchive(zpath) as archive:
+        directory, member = archive.members
+        assert directory.is_dir and not member.is_dir
+        assert member.name == "pkg/x.bin"
+        assert member.method == DEFLATED
+        assert member.crc32 == zlib.crc32(data)
+        assert member.file_size == len(data)
+        assert member.compress_size == info.compress_size
+        assert member.header_offset == info.header_offset
+        assert member.mode == stat.S_IFREG | 0o644
+        assert not member.is_symlink and not member.is_executable
+        assert member.date_time == (2020, 1, 1, 0, 0, 0)
+        assert archive.member("pkg/x.bin") == member
+
+
+@pytest.mark.parametrize("inflater", INFLATERS, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
+def test_content_in_chunks(tmp_path: Path, inflater: ModuleType, chunk: int) -> None:
+    data = os.urandom(20_000) + bytes(50_000) + os.urandom(10)
+    zpath = make_zip(tmp_path / "a.zip", [("d", data, DEFLATED), ("s", data, STORED)])
+    with ZipArchive(zpath, inflater=inflater) as archive:
+        for member in archive.members:
+            chunks = list(archive.iter_content(member, chunk))
+            assert b"".join(chunks) == data
+            assert max(map(len, chunks)) <= chunk
+            assert archive.read_prefix(member, 5) == data[:5]
+
+
+def test_raw_bytes_are_the_stored_bytes(tmp_path: Path) -> None:
+    data = b"hello wheel " * 1000
+    zpath = make_zip(tmp_path / "a.zip", [("d", data, DEFLATED), ("s", data, STORED)])
+    with ZipArchive(zpath) as archive:
+        deflated, stored = archive.members
+        raw = b"".join(archive.iter_raw(deflated, 100))
+        assert len(raw) == deflated.compress_size < len(data)
+        assert zlib.decompress(raw, -15) == data
+        assert archive.read_raw(stored) == data
+        assert archive.read_raw(stored, 6, 5) == b"wheel"
+        with pytest.raises(ValueError):
+            archive.read_raw(stored, len(data) - 1, 2)
+
+
+def test_zip64_structures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Force zipfile to write zip64 extra fields and end records (APPNOTE 4.3.14, 4.5.3)."""
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 64)
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)
+    data = os.urandom(1000)
+    zpath = make_zip(tmp_path / "a.zip", [("a", data, DEFLATED), ("b", data, STORED)])
+    raw = zpath.read_bytes()
+    assert b"PK\x06\x06" in raw and b"PK\x06\x07" in raw
+    with ZipArchive(zpath) as archive:
+        assert [archive.read(m) for m in archive.members] == [data, data]
+
+
+# -- refusals ---------------------------------------------------------------------------
+
+
+def test_not_a_zip(tmp_path: Path) -> None:
+    for content in (b"", b"PK", os.urandom(5000)):
+        path = tmp_path / "x.whl"
+        path.write_bytes(content)
+        assert "not a zip archive" in refusal(path)
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read"):
+        ZipArchive(tmp_path / "absent.whl")
+
+
+def test_truncated_archive(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("a", b"x" * 100, DEFLATED), ("b", b"y", STORED)])
+    raw = zpath.read_bytes()
+    zpath.write_bytes(raw[:-5])
+    assert "not a zip archive" in refusal(zpath)
+    # The end record survives but the central directory lost its first bytes.
+    cd = central_offset(raw, "a")
+    zpath.write_bytes(raw[:cd] + raw[cd + 10 :])
+    assert "truncated or corrupt central directory" in refusal(zpath)
+
+
+def test_wrong_entry_count(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("a", b"x", STORED), ("b", b"y", STORED)])
+    eocd = zpath.read_bytes().rfind(b"PK\x05\x06")
+    patch(zpath, eocd + 8, "<HH", 3, 3)
+    assert "2 entries, the end record says 3" in refusal(zpath)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("../evil.so", "'..' component"),
+        ("pkg/../../evil.so", "'..' component"),
+        ("/etc/passwd", "absolute path"),
+        ("C:/evil.so", "absolute path"),
+        ("pkg\\..\\evil.so", "backslash"),
+        ("pkg//evil.so", "empty or '.' component"),
+        ("./evil.so", "empty or '.' component"),
+    ],
+)
+def test_bad_names(tmp_path: Path, name: str, message: str) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("ok", b"", STORED), (name, b"x", DEFLATED)])
+    assert message in refusal(zpath)
+
+
+def test_duplicate_names(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("a/b.so", b"1", STORED), ("a/b.so", b"2", STORED)])
+    assert "duplicate member name 'a/b.so'" in refusal(zpath)
+
+
+def test_file_and_directory_with_one_name(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("a", b"1", STORED), ("a/b", b"2", STORED)])
+    assert "'a' is both a file and a directory" in refusal(zpath)
+
+
+def test_symlink_entry(tmp_path: Path) -> None:
+    zpath = tmp_path / "a.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        info = zipfile.ZipInfo("pkg/link.so")
+        info.create_system = 3
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, "/etc/passwd")
+    assert "symbolic links are not allowed" in refusal(zpath)
+
+
+def test_special_file_entry(tmp_path: Path) -> None:
+    zpath = tmp_path / "a.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        info = zipfile.ZipInfo("pkg/fifo")
+        info.create_system = 3
+        info.external_attr = (stat.S_IFIFO | 0o644) << 16
+        zf.writestr(info, b"")
+    assert "special file" in refusal(zpath)
+
+
+@pytest.mark.parametrize(
+    ("method", "label"), [(zipfile.ZIP_BZIP2, "bzip2"), (zipfile.ZIP_LZMA, "lzma")]
+)
+def test_unsupported_method(tmp_path: Path, method: int, label: str) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("a", b"x" * 100, method)])
+    assert f"unsupported compression method {method} ({label})" in refusal(zpath)
+
+
+def test_encrypted_member(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("a", b"x", STORED)])
+    patch(zpath, central_offset(zpath.read_bytes(), "a") + 8, "<H", 1)
+    assert "encrypted members are not supported" in refusal(zpath)
+
+
+def test_absurd_declared_size(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("a", b"x" * 1000, DEFLATED)])
+    cd = central_offset(zpath.read_bytes(), "a")
+    csize = struct.unpack_from("<I", zpath.read_bytes(), cd + 20)[0]
+    patch(zpath, cd + 24, "<I", csize * DEFLATE_MAX_RATIO + 1)
+    assert f"more than deflate can produce ({DEFLATE_MAX_RATIO}:1)" in refusal(zpath)
+
+
+def test_member_size_limit(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("a", bytes(10_000), DEFLATED)])
+    with pytest.raises(ArchiveError, match="more than the limit of 9999"):
+        ZipArchive(zpath, max_member_size=9999)
+
+
+def test_stored_size_mismatch(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("a", b"x" * 10, STORED)])
+    patch(zpath, central_offset(zpath.read_bytes(), "a") + 24, "<I", 11)
+    assert "stored member declares 11 bytes but holds 10" in refusal(zpath)
+
+
+def test_local_header_disagrees(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("abc", b"x", STORED)])
+    raw = bytearray(zpath.read_bytes())
+    raw[30:33] = b"xyz"  # the name in the local header (APPNOTE 4.3.7) of the first member
+    zpath.write_bytes(bytes(raw))
+    assert "the local header names a different file" in refusal(zpath)
+
+
+def test_overlapping_members(tmp_path: Path) -> None:
+    """Member 'b' lies inside the stored data of member 'a' (the overlapping-bomb trick)."""
+    inner = io.BytesIO()
+    make_zip(tmp_path / "inner.zip", [("b", b"payload", STORED)])
+    inner_raw = (tmp_path / "inner.zip").read_bytes()
+    inner.write(inner_raw[: inner_raw.find(b"PK\x01\x02")])  # b's local header and data
+    zpath = make_zip(tmp_path / "a.zip", [("a", inner.getvalue(), STORED)])
+    raw = zpath.read_bytes()
+    cd = central_offset(raw, "a")
+    a_central = raw[cd:]
+    eocd = a_central.rfind(b"PK\x05\x06")
+    b_central = bytearray(inner_raw[inner_raw.find(b"PK\x01\x02") : inner_raw.rfind(b"PK\x05\x06")])
+    struct.pack_into("<I", b_central, 42, 30 + 1)  # b's local header: inside a's data
+    central = a_central[:eocd] + bytes(b_central)
+    end = bytearray(a_central[eocd:])
+    struct.pack_into("<HHII", end, 8, 2, 2, len(central), cd)
+    zpath.write_bytes(raw[:cd] + central + bytes(end))
+    assert "members 'a' and 'b' overlap" in refusal(zpath)
+
+
+def test_crc_mismatch(tmp_path: Path) -> None:
+    data = os.urandom(5000)
+    zpath = make_zip(tmp_path / "a.zip", [("d", data, DEFLATED), ("s", data, STORED)])
+    raw = zpath.read_bytes()
+    for name in ("d", "s"):
+        patch(zpath, central_offset(raw, name) + 16, "<I", zlib.crc32(data) ^ 1)
+    with ZipArchive(zpath) as archive:
+        for member in archive.members:
+            with pytest.raises(ArchiveError, match=f"{member.name}: CRC-32 mismatch"):
+                archive.read(member)
+            # Reading a prefix is not a full read: no check, no error.
+            assert archive.read_prefix(member, 10) == data[:10]
+
+
+def test_stream_longer_than_declared(tmp_path: Path) -> None:
+    data = os.urandom(5000)
+    zpath = make_zip(tmp_path / "a.zip", [("d", data, DEFLATED)])
+    patch(zpath, central_offset(zpath.read_bytes(), "d") + 24, "<I", 4000)
+    with ZipArchive(zpath) as archive, pytest.raises(ArchiveError, match="more than the 4000"):
+        archive.read(archive.members[0])
+
+
+def test_stream_shorter_than_declared(tmp_path: Path) -> None:
+    data = bytes(5000)
+    zpath = make_zip(tmp_path / "a.zip", [("d", data, DEFLATED)])
+    patch(zpath, central_offset(zpath.read_bytes(), "d") + 24, "<I", 6000)
+    with ZipArchive(zpath) as archive, pytest.raises(ArchiveError, match="inflates to 5000 bytes"):
+        archive.read(archive.members[0])
+
+
+@pytest.mark.parametrize("inflater", INFLATERS, ids=lambda m: m.__name__)
+def test_corrupt_deflate_data(tmp_path: Path, inflater: ModuleType) -> None:
+    data = os.urandom(20_000)
+    zpath = make_zip(tmp_path / "a.zip", [("d", data, DEFLATED)])
+    with ZipArchive(zpath) as archive:
+        start, size = archive.members[0].data_offset, archive.members[0].compress_size
+    raw = bytearray(zpath.read_bytes())
+    raw[start : start + size] = b"\xff" * size  # block type 3: invalid (RFC 1951 3.2.3)
+    zpath.write_bytes(bytes(raw))
+    with (
+        ZipArchive(zpath, inflater=inflater) as archive,
+        pytest.raises(ArchiveError, match="corrupt deflate data"),
+    ):
+        archive.read(archive.members[0])
+
+
+# -- ELF facts from members -------------------------------------------------------------
+
+
+def _elf_files(native: FixtureSet) -> list[Path]:
+    fixed = [native.libversioned, native.libuseversioned, native.libweak, native.ext]
+    optional = [native.hello_pie, native.noshdr, native.libisa, native.static_exe]
+    return [LIBZ, LIBSTDCXX, *fixed, *(path for path in optional if path is not None)]
+
+
+@needs_system_libs
+@pytest.mark.parametrize("method", [STORED, DEFLATED], ids=["stored", "deflated"])
+def test_member_facts_equal_disk_facts(
+    tmp_path: Path, native_fixtures: FixtureSet, method: int
+) -> None:
+    files = _elf_files(native_fixtures)
+    entries = [(f"pkg/{i}/{path.name}", path.read_bytes(), method) for i, path in enumerate(files)]
+    zpath = make_zip(tmp_path / "a.whl", [*entries, ("pkg/__init__.py", b"", method)])
+    results = wheel_elf_facts(zpath)
+    assert [r.name for r in results] == [name for name, _, _ in entries]
+    for result, path in zip(results, files, strict=True):
+        assert result.error is None
+        same_facts(result.facts, path)
+        assert result.passes == (0 if method == STORED else 1)
+
+
+def test_big_endian_and_32_bit_members(tmp_path: Path, cross_fixtures: FixtureSet) -> None:
+    path = cross_fixtures.libuseversioned
+    zpath = make_zip(tmp_path / "a.whl", [("x.so", path.read_bytes(), DEFLATED)])
+    same_facts(one_facts(zpath).facts, path)
+
+
+@needs_system_libs
+def test_inflating_stops_after_the_last_needed_byte(tmp_path: Path) -> None:
+    """Bytes after PT_DYNAMIC (here 1 MiB of stand-in debug info) are never inflated."""
+    zpath = make_zip(
+        tmp_path / "a.whl", [("libz.so.1", LIBZ.read_bytes() + os.urandom(1 << 20), DEFLATED)]
+    )
+    result = one_facts(zpath, chunk_size=16384)
+    same_facts(result.facts, LIBZ)
+    assert result.passes == 1
+    assert result.inflated < LIBZ.stat().st_size + 16384
+
+
+@needs_system_libs
+def test_separate_code_head_is_the_first_segment(tmp_path: Path) -> None:
+    """With -z separate-code the head window shrinks to the read-only first PT_LOAD."""
+    first_load = next(
+        ph for ph in ElfFile.open(LIBSTDCXX).program_headers if ph.type == 1 and ph.offset == 0
+    )
+    assert not first_load.flags & 1  # Debian builds it with separate code
+    zpath = make_zip(tmp_path / "a.whl", [("libstdc++.so.6", LIBSTDCXX.read_bytes(), DEFLATED)])
+    result = one_facts(zpath, chunk_size=65536)
+    same_facts(result.facts, LIBSTDCXX)
+    assert result.kept < first_load.filesz + 2 * 65536
+
+
+def test_non_separate_code_layout(tmp_path: Path) -> None:
+    """One R+E PT_LOAD from offset 0, as in libtorch_cpu.so: the head window holds the tables."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    src = tmp_path / "big.c"
+    body = "\n".join(f"int function_{i}(int x) {{ return x * {i} + {i}; }}" for i in range(400))
+    src.write_text(body + "\n")
+    lib = tmp_path / "libbig.so"
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-O0", "-Wl,-z,noseparate-code", "-o", lib, src], check=True
+    )
+    loads = [ph for ph in ElfFile.open(lib).program_headers if ph.type == 1]
+    assert loads[0].offset == 0 and loads[0].flags & 1
+    zpath = make_zip(tmp_path / "a.whl", [("libbig.so", lib.read_bytes(), DEFLATED)])
+    one = one_facts(zpath, chunk_size=4096)
+    same_facts(one.facts, lib)
+    assert one.facts is not None
+    assert len(one.facts.symbols) >= 400
+
+
+@needs_system_libs
+@pytest.mark.parametrize("head_window", [64, 4096, 100_000])
+def test_two_pass_when_tables_lie_beyond_the_head_window(tmp_path: Path, head_window: int) -> None:
+    zpath = make_zip(tmp_path / "a.whl", [("libstdc++.so.6", LIBSTDCXX.read_bytes(), DEFLATED)])
+    result = one_facts(zpath, head_window=head_window, chunk_size=4096)
+    assert result.error is None
+    same_facts(result.facts, LIBSTDCXX)
+    assert result.passes >= 2
+    assert result.kept < LIBSTDCXX.stat().st_size // 2
+
+
+@needs_system_libs
+def test_kept_bytes_are_limited(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.whl", [("libstdc++.so.6", LIBSTDCXX.read_bytes(), DEFLATED)])
+    result = one_facts(zpath, head_window=4096, chunk_size=4096, max_kept=100_000)
+    assert result.facts is None
+    assert result.error is not None
+    assert "more than the limit of 100000" in result.error
+
+
+@needs_system_libs
+def test_non_elf_members_are_skipped(tmp_path: Path) -> None:
+    zpath = make_zip(
+        tmp_path / "a.whl",
+        [
+            ("pkg/", b"", STORED),
+            ("pkg/data.bin", b"\x7fEL", DEFLATED),
+            ("pkg/text.py", b"print('hi')\n" * 1000, DEFLATED),
+            ("pkg/libz.so.1", LIBZ.read_bytes(), DEFLATED),
+        ],
+    )
+    with ZipArchive(zpath) as archive:
+        assert [member_facts(archive, m) is None for m in archive.members] == [
+            True,
+            True,
+            True,
+            False,
+        ]
+        assert [r.name for r in archive_facts(archive)] == ["pkg/libz.so.1"]
+
+
+@needs_system_libs
+def test_malformed_members_are_reported_as_data(tmp_path: Path) -> None:
+    good = LIBZ.read_bytes()
+    bad_class = b"\x7fELF\x07" + good[5:]
+    header = bytearray(good[:4096])
+    struct.pack_into("<Q", header, 32, 1 << 40)  # e_phoff far beyond the end of the file
+    zpath = make_zip(
+        tmp_path / "a.whl",
+        [
+            ("a/bad_class.so", bad_class, DEFLATED),
+            ("a/good.so", good, DEFLATED),
+            ("a/truncated.so", good[:100], DEFLATED),
+            ("a/bad_phoff.so", bytes(header), STORED),
+            ("a/stored_truncated.so", good[:100], STORED),
+        ],
+    )
+    results = wheel_elf_facts(zpath, workers=2)
+    assert [r.name for r in results] == [
+        "a/bad_class.so",
+        "a/good.so",
+        "a/truncated.so",
+        "a/bad_phoff.so",
+        "a/stored_truncated.so",
+    ]
+    assert [r.facts is None for r in results] == [True, False, True, True, True]
+    for result in results:
+        assert (result.error is None) == (result.facts is not None)
+        if result.error is not None:
+            assert result.error.startswith(result.name)
+    same_facts(results[1].facts, LIBZ)
+
+
+@needs_system_libs
+def test_corrupt_elf_member_stream_raises(tmp_path: Path) -> None:
+    """A CRC mismatch is archive-level corruption: it raises instead of being data."""
+    zpath = make_zip(tmp_path / "a.whl", [("libz.so.1", LIBZ.read_bytes(), DEFLATED)])
+    patch(zpath, central_offset(zpath.read_bytes(), "libz.so.1") + 16, "<I", 0)
+    with pytest.raises(ArchiveError, match="CRC-32 mismatch"):
+        wheel_elf_facts(zpath)
+
+
+@needs_system_libs
+def test_results_do_not_depend_on_workers(tmp_path: Path) -> None:
+    files = [LIBSTDCXX, LIBZ] * 3
+    entries = [(f"m{i}.so", p.read_bytes(), (STORED, DEFLATED)[i % 2]) for i, p in enumerate(files)]
+    zpath = make_zip(tmp_path / "a.whl", entries)
+    serial = wheel_elf_facts(zpath, workers=1)
+    assert wheel_elf_facts(zpath, workers=2) == serial == wheel_elf_facts(zpath, workers=4)
+    assert [r.name for r in serial] == [name for name, _, _ in entries]
+
+
+def test_sparse_source() -> None:
+    source = SparseSource(100, [(0, b"abcd"), (50, bytearray(b"xyz"))])
+    assert source.size == 100
+    assert source.read(1, 3) == b"bcd"
+    assert source.read(51, 2) == b"yz"
+    with pytest.raises(MissingRange) as info:
+        source.read(3, 2)
+    assert (info.value.offset, info.value.length) == (3, 2)
+    with pytest.raises(MissingRange):
+        source.read(60, 1)
+    with pytest.raises(InputError):  # ElfError: outside the file
+        source.read(99, 2)

@@ -39,6 +39,7 @@ __all__ = [
     "Resolution",
     "Rule",
     "SearchSetup",
+    "config_from_options",
     "default_platform",
     "default_system_dirs",
     "dst_lib_for_arch",
@@ -228,6 +229,35 @@ class LoaderConfig:
             if not os.path.isdir(sysroot):
                 raise UsageError(f"sysroot {sysroot}: not a directory")
             object.__setattr__(self, "sysroot", os.path.abspath(sysroot))
+
+
+def config_from_options(
+    *,
+    ldpaths: str | None = None,
+    sysroot: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    library_path: str | None = None,
+    libc: Literal["auto", "glibc", "musl"] = "auto",
+) -> LoaderConfig:
+    """A config from command-line style values (the CLI's single entry point).
+
+    ``ldpaths`` and ``library_path`` are colon-separated strings. ``environ`` is only
+    consulted for the extra-path variables (:func:`extra_paths_from_env`); the process's
+    own LD_LIBRARY_PATH is deliberately not used (it describes this machine's process,
+    not the target's): pass ``library_path`` to model one. Raises UsageError.
+    """
+    ldpath_dirs: tuple[str, ...] | None = None
+    if ldpaths is not None:
+        ldpath_dirs = split_search_path(ldpaths, ":")
+        if not ldpath_dirs:
+            raise UsageError("--ldpaths: no directory given")
+    return LoaderConfig(
+        sysroot=sysroot,
+        ldpaths=ldpath_dirs,
+        library_path=split_search_path(library_path) if library_path else (),
+        extra_paths=extra_paths_from_env(environ or {}),
+        libc=libc,
+    )
 
 
 # --------------------------------------------------------------------------- filesystem

@@ -481,9 +481,7 @@ class ElfFile:
             delta = vaddr - ph.vaddr
             if 0 <= delta < ph.filesz:
                 return ph.offset + delta, ph.filesz - delta
-        raise self._error(
-            f"{what} address {vaddr:#x} is not inside any PT_LOAD segment's file data"
-        )
+        raise self._error(f"{what} address {vaddr:#x} is not in the file data of any PT_LOAD")
 
     def _read_vaddr(self, vaddr: int, length: int, what: str) -> bytes | memoryview:
         """Read ``length`` bytes at a virtual address, within one PT_LOAD's file data."""
@@ -899,12 +897,21 @@ class ElfFile:
         name_offsets = table[0::stride]
         packed = table[1::stride] if lay.bits == 64 else table[3::stride]
         versym = self._versym(values, count)
-        tails = _SymbolTails(self, lay.little)
+        tails = _SymbolTails(self._version_index, lay.little)
         with _gc_paused():
             names = self._symbol_names(name_offsets)
             # All C-level: (name,) + cached tail, then retyped as Symbol.
             rows = map(add, zip(names), map(tails.__getitem__, zip(packed, versym, strict=True)))
-            return tuple(map(tuple.__new__, repeat(Symbol), rows))
+            try:
+                return tuple(map(tuple.__new__, repeat(Symbol), rows))
+            except _UnknownVersion as exc:
+                number = list(versym).index(exc.versym) + 1
+                where = self._extent(values[C.DT_VERSYM] + 2 * number, "DT_VERSYM")[0]
+                raise self._error(
+                    f"symbol {number} ({names[number - 1]!r}) has version index "
+                    f"{exc.versym & C.VERSYM_INDEX_MASK} (DT_VERSYM entry at file offset "
+                    f"{where:#x}), which no version definition or need declares"
+                ) from None
 
     def _versym(self, values: dict[int, int], count: int) -> array[int] | list[int]:
         """The .gnu.version entries of symbols 1..count-1 (all 1 = global when absent)."""
@@ -1015,6 +1022,14 @@ class ElfFile:
         )
 
 
+class _UnknownVersion(Exception):
+    """A .gnu.version entry names an index no Verdef/Vernaux declares (located later)."""
+
+    def __init__(self, versym: int) -> None:
+        super().__init__(versym)
+        self.versym = versym
+
+
 class _SymbolTails(dict[tuple[int, int], tuple[bool, str, str, str | None, bool, str | None]]):
     """Cache (packed st_info/st_other/st_shndx word, versym) -> the fields after the name.
 
@@ -1022,9 +1037,9 @@ class _SymbolTails(dict[tuple[int, int], tuple[bool, str, str, str | None, bool,
     each combination is decoded once (``__missing__``) and reused by a C-level lookup.
     """
 
-    def __init__(self, elf: ElfFile, little: bool) -> None:
+    def __init__(self, version_index: dict[int, tuple[str, str | None]], little: bool) -> None:
         super().__init__()
-        self._elf = elf
+        self._version_index = version_index
         self._little = little
 
     def __missing__(
@@ -1040,12 +1055,9 @@ class _SymbolTails(dict[tuple[int, int], tuple[bool, str, str, str | None, bool,
         version: str | None = None
         library: str | None = None
         if index > C.VER_NDX_GLOBAL:
-            found = self._elf._version_index.get(index)
+            found = self._version_index.get(index)
             if found is None:
-                raise self._elf._error(
-                    f"a dynamic symbol has version index {index}, which no version "
-                    "definition or need declares"
-                )
+                raise _UnknownVersion(versym)
             version, library = found
         tail = (
             defined,

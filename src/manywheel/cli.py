@@ -65,6 +65,18 @@ def _cmd_lddtree(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_platform(args: argparse.Namespace) -> int:
+    """Describe this machine: libc, architecture and the wheel tags an installer accepts."""
+    from manywheel import host
+
+    report = host.probe_host()
+    if args.json:
+        _print_json(host.report_to_json(report))
+    else:
+        sys.stdout.write(host.render_report(report))
+    return EXIT_OK
+
+
 def _print_json(data: Mapping[str, Any]) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
@@ -96,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the tree as JSON (see schemas/)")
     _add_loader_options(p)
     p.set_defaults(handler=_cmd_lddtree)
+
+    p = sub.add_parser(
+        "platform",
+        help="show this machine's libc, architecture and accepted wheel tags",
+        description="Describe this machine as a wheel installer sees it: libc family and "
+        "version (glibc from confstr, musl from its loader), architecture (from the "
+        "interpreter's ELF header), and the manylinux/musllinux tags pip accepts here, most "
+        "specific first, honouring a `_manylinux` module (PEPs 513, 600, 656).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON (see schemas/)")
+    p.set_defaults(handler=_cmd_platform)
     return parser
 
 

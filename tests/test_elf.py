@@ -243,6 +243,15 @@ def test_facts_do_not_depend_on_sections(native_fixtures: FixtureSet, field: str
     assert dataclasses.replace(mangled, name=expected.name) == expected
 
 
+def test_closed_file_keeps_computed_facts(native_fixtures: FixtureSet) -> None:
+    elf = ElfFile.open(native_fixtures.libalpha)
+    header = elf.header
+    elf.close()
+    assert elf.header is header
+    with pytest.raises(ValueError, match="closed ElfFile"):
+        _ = elf.dynamic
+
+
 def test_buffer_and_mapped_file_agree(native_fixtures: FixtureSet) -> None:
     path = native_fixtures.libuseversioned
     from_buffer = facts_of(bytearray(path.read_bytes()), str(path))

@@ -284,7 +284,6 @@ class _Layout:
         self.bits = elf_class
         self.little = byte_order == "little"
         self.swap = byte_order != sys.byteorder
-        self.u16 = struct.Struct(bo + "H")
         self.u32 = struct.Struct(bo + "I")
         self.note = struct.Struct(bo + "III")
         self.verneed = struct.Struct(bo + "HHIII")  # version cnt file aux next
@@ -300,7 +299,7 @@ class _Layout:
             self.phdr = struct.Struct(bo + "IIQQ8xQQQ")
             self.dyn = struct.Struct(bo + "qQ")
             self.sym_size = 24
-            self.sh_info = (44, self.u32)  # offset of sh_info in a section header
+            self.sh_info_at = 44  # offset of sh_info in a section header
             self.word = 8
         else:
             self.ehdr = struct.Struct(bo + "HHIIIIIHHHHHH")
@@ -308,7 +307,7 @@ class _Layout:
             self.phdr = struct.Struct(bo + "IIIxxxxIIII")
             self.dyn = struct.Struct(bo + "iI")
             self.sym_size = 16
-            self.sh_info = (28, self.u32)
+            self.sh_info_at = 28
             self.word = 4
         self.ehdr_size = C.EI_NIDENT + self.ehdr.size
 
@@ -329,6 +328,8 @@ class _Layout:
         return out
 
 
+_DYN_CHUNK = 256  # dynamic entries read at a time
+_PATH_MAX = 4096  # Linux's limit on PT_INTERP (fs/binfmt_elf.c)
 _U32 = "I" if array("I").itemsize == 4 else "L"
 _U16 = "H"
 
@@ -352,8 +353,8 @@ def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building 10^5 acyclic tuples.
 
     Each allocation burst would otherwise trigger collections that traverse every
-    live object (a third of the symbol-table time on a 75k-symbol library) and find
-    nothing to free: tuples of strings and ints cannot form cycles.
+    live object (about half the symbol-table time on a 75k-symbol library) and find
+    nothing to free: tuples of strings, bools and None cannot form cycles.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -362,6 +363,18 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+# (e_machine, class, little-endian) -> arch, for machines whose flags do not matter
+_ARCHES = {
+    (C.EM_X86_64, 64, True): "x86_64",
+    (C.EM_386, 32, True): "i686",
+    (C.EM_AARCH64, 64, True): "aarch64",
+    (C.EM_PPC64, 64, True): "ppc64le",
+    (C.EM_PPC64, 64, False): "ppc64",
+    (C.EM_S390, 64, False): "s390x",
+    (C.EM_LOONGARCH, 64, True): "loongarch64",
+}
 
 
 def _arch(elf_class: int, byte_order: str, machine: int, flags: int) -> tuple[str | None, str]:
@@ -385,16 +398,7 @@ def _arch(elf_class: int, byte_order: str, machine: int, flags: int) -> tuple[st
                 "the ABI of riscv64 Linux distributions"
             )
         return "riscv64", ""
-    simple = {
-        (C.EM_X86_64, 64, True): "x86_64",
-        (C.EM_386, 32, True): "i686",
-        (C.EM_AARCH64, 64, True): "aarch64",
-        (C.EM_PPC64, 64, True): "ppc64le",
-        (C.EM_PPC64, 64, False): "ppc64",
-        (C.EM_S390, 64, False): "s390x",
-        (C.EM_LOONGARCH, 64, True): "loongarch64",
-    }
-    arch = simple.get((machine, elf_class, little))
+    arch = _ARCHES.get((machine, elf_class, little))
     if arch is not None:
         return arch, ""
     return None, (
@@ -426,6 +430,7 @@ class ElfFile:
         self.name = name
         self._size = source.size
         self._closer: Callable[[], None] | None = None
+        self._closed = False
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> ElfFile:
@@ -446,6 +451,7 @@ class ElfFile:
 
     def close(self) -> None:
         """Release the map or buffer; facts computed so far stay available."""
+        self._closed = True
         if self._closer is not None:
             self._closer()
             self._closer = None
@@ -464,12 +470,17 @@ class ElfFile:
 
     def _read(self, offset: int, length: int, what: str) -> bytes | memoryview:
         """Read ``length`` bytes at ``offset`` after checking the range fits the file."""
+        if self._closed:
+            raise ValueError(f"{self.name}: read from a closed ElfFile")
+        self._check_range(offset, length, what)
+        return self.source.read(offset, length)
+
+    def _check_range(self, offset: int, length: int, what: str) -> None:
         if offset < 0 or length < 0 or offset + length > self._size:
             raise self._error(
                 f"{what} at offset {offset:#x} ({length} bytes) extends past the end "
                 f"of the file ({self._size} bytes)"
             )
-        return self.source.read(offset, length)
 
     def _extent(self, vaddr: int, what: str) -> tuple[int, int]:
         """Map a virtual address to (file offset, file bytes left in its PT_LOAD).
@@ -567,10 +578,11 @@ class ElfFile:
         _, _, _, _, _, shoff, _, _, _, phnum, shentsize, _, _ = self._ehdr
         if phnum != C.PN_XNUM:
             return phnum
-        where, fmt = self._layout.sh_info
+        where = self._layout.sh_info_at
         if shoff == 0 or shentsize < where + 4:
             raise self._error("e_phnum is PN_XNUM but there is no section header 0 with the count")
-        return int(fmt.unpack(self._read(shoff + where, 4, "section header 0 sh_info"))[0])
+        raw = self._read(shoff + where, 4, "section header 0 sh_info")
+        return int(self._layout.u32.unpack(raw)[0])
 
     @cached_property
     def program_headers(self) -> tuple[ProgramHeader, ...]:
@@ -604,6 +616,11 @@ class ElfFile:
         """PT_INTERP: the NUL-terminated path of the program interpreter (gABI)."""
         for ph in self.program_headers:
             if ph.type == C.PT_INTERP:
+                if ph.filesz > _PATH_MAX:  # Linux refuses to exec such a file
+                    raise self._error(
+                        f"PT_INTERP at offset {ph.offset:#x} is {ph.filesz} bytes long, "
+                        f"more than PATH_MAX ({_PATH_MAX})"
+                    )
                 raw = bytes(self._segment(ph, "PT_INTERP"))
                 end = raw.find(b"\0")
                 if end < 0:
@@ -621,15 +638,18 @@ class ElfFile:
             return None
         fmt = self._layout.dyn
         count = ph.filesz // fmt.size
-        data = self._read(ph.offset, count * fmt.size, "PT_DYNAMIC segment")
+        self._check_range(ph.offset, count * fmt.size, "PT_DYNAMIC segment")
         values: dict[int, int] = {}
         needed: list[int] = []
-        for tag, val in fmt.iter_unpack(data):
-            if tag == C.DT_NULL:
-                break
-            if tag == C.DT_NEEDED:
-                needed.append(val)
-            values[tag] = val
+        for first in range(0, count, _DYN_CHUNK):  # read only up to DT_NULL
+            n = min(_DYN_CHUNK, count - first)
+            data = self._read(ph.offset + first * fmt.size, n * fmt.size, "PT_DYNAMIC segment")
+            for tag, val in fmt.iter_unpack(data):
+                if tag == C.DT_NULL:
+                    return _Dynamic(values, tuple(needed), ph.offset)
+                if tag == C.DT_NEEDED:
+                    needed.append(val)
+                values[tag] = val
         return _Dynamic(values, tuple(needed), ph.offset)
 
     @cached_property
@@ -962,22 +982,23 @@ class ElfFile:
         segment alignment (8 for 8-aligned note segments, else 4).
         """
         align = 8 if ph.align == 8 else 4
-        data = bytes(self._segment(ph, "note segment"))
         fmt = self._layout.note
+        self._check_range(ph.offset, ph.filesz, "note segment")
         pos = 0
-        while pos + fmt.size <= len(data):
-            namesz, descsz, ntype = fmt.unpack_from(data, pos)
-            name_at = pos + fmt.size
-            desc_at = _align_up(name_at + namesz, align)
-            end = _align_up(desc_at + descsz, align)
-            if desc_at + descsz > len(data):
+        while pos + fmt.size <= ph.filesz:  # each note is read piecewise: segments can be big
+            at = ph.offset + pos
+            namesz, descsz, ntype = fmt.unpack(self._read(at, fmt.size, "note header"))
+            desc_at = _align_up(pos + fmt.size + namesz, align)
+            if desc_at + descsz > ph.filesz:
                 raise self._error(
-                    f"note at offset {ph.offset + pos:#x} (namesz {namesz}, descsz "
-                    f"{descsz}) runs past the end of its segment"
+                    f"note at offset {at:#x} (namesz {namesz}, descsz {descsz}) runs past "
+                    f"the end of its segment"
                 )
-            if ntype == C.NT_GNU_PROPERTY_TYPE_0 and data[name_at : name_at + namesz] == b"GNU\0":
-                return data[desc_at : desc_at + descsz]
-            pos = end
+            if ntype == C.NT_GNU_PROPERTY_TYPE_0 and namesz == 4:
+                name = bytes(self._read(at + fmt.size, 4, "note name"))
+                if name == b"GNU\0":
+                    return bytes(self._read(ph.offset + desc_at, descsz, "GNU property note"))
+            pos = _align_up(desc_at + descsz, align)
         return None
 
     def _isa_property(self, desc: bytes, where: int) -> int | None:

@@ -399,3 +399,17 @@ def test_reader_is_fast_on_the_largest_sampled_file() -> None:
     elapsed = time.perf_counter() - start
     assert facts.symbols or facts.dynamic is None
     assert elapsed < 2.0, f"{biggest}: {elapsed:.2f} s"
+
+
+def test_non_utf8_symbol_name(native_fixtures: FixtureSet, tmp_path: Path) -> None:
+    """A name byte that is not UTF-8: the reader keeps the byte, pyelftools replaces it."""
+    data = bytearray(native_fixtures.libalpha.read_bytes())
+    at = data.index(b"\0alpha_value\0") + 1
+    data[at] = 0xFF  # "\xfflpha_value"
+    path = tmp_path / "libalpha-latin.so.1"
+    path.write_bytes(bytes(data))
+    got = check_file(path)  # equal to the oracle under the documented normalization
+    [sym] = [s for s in got.symbols if s.name.endswith("lpha_value")]
+    assert name_bytes(sym.name) == b"\xfflpha_value"
+    oracle = oracle_facts(bytes(data), str(path)).facts
+    assert "\ufffdlpha_value" in {s.name for s in oracle.symbols}

@@ -17,6 +17,7 @@ tests compare them with the facts of the file they were made from instead.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from elftools.elf.enums import (
 )
 from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection, GNUVerSymSection
 from elftools.elf.sections import NoteSection, SymbolTableSection
+from elftools.elf.segments import InterpSegment
 
 from manywheel.elf import (
     DynamicInfo,
@@ -107,7 +109,7 @@ def expected_arch(elf_class: int, byte_order: str, machine: int, flags: int) -> 
     return None
 
 
-def _raw(value: object, enum: dict[str, int]) -> int:
+def _raw(value: object, enum: Mapping[str, int]) -> int:
     """pyelftools decodes known enum values to names: turn them back into numbers."""
     if isinstance(value, str):
         return enum[value]
@@ -151,7 +153,9 @@ def _header(elf: ELFFile) -> ElfHeader:
 def _interpreter(elf: ELFFile) -> str | None:
     for segment in elf.iter_segments():
         if segment["p_type"] == "PT_INTERP":
-            return segment.get_interp_name()
+            assert isinstance(segment, InterpSegment)
+            name: str = segment.get_interp_name()
+            return name
     return None
 
 
@@ -169,13 +173,13 @@ def _dynamic(segment: DynamicSegment) -> DynamicInfo:
     for tag in segment.iter_tags():
         kind = tag.entry.d_tag
         if kind == "DT_NEEDED":
-            needed.append(tag.needed)
+            needed.append(tag.needed)  # type: ignore[attr-defined]
         elif kind == "DT_SONAME":
-            single[kind] = tag.soname
+            single[kind] = tag.soname  # type: ignore[attr-defined]
         elif kind == "DT_RPATH":
-            single[kind] = tag.rpath
+            single[kind] = tag.rpath  # type: ignore[attr-defined]
         elif kind == "DT_RUNPATH":
-            single[kind] = tag.runpath
+            single[kind] = tag.runpath  # type: ignore[attr-defined]
         elif kind in {"DT_FLAGS", "DT_FLAGS_1"}:
             single[kind] = tag.entry.d_val
         # Later duplicates win, as in glibc's ld.so (l_info[tag] is overwritten).
@@ -209,6 +213,7 @@ def _version_needs(elf: ELFFile) -> tuple[VersionNeed, ...]:
                     )
                     for aux in auxes
                 )
+                assert verneed.name is not None
                 needs.append(VersionNeed(file=verneed.name, versions=versions))
     return tuple(needs)
 

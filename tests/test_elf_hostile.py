@@ -26,8 +26,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Literal
 
 import pytest
+from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -249,7 +251,7 @@ def mutants(draw: st.DrawFn, seed: Seed) -> bytes:
             width = draw(st.sampled_from([2, 4, 8]))
             pos -= pos % width
             value = draw(st.sampled_from(interesting_ints(len(data)))) % (1 << (8 * width))
-            order = "little" if seed.little else "big"
+            order: Literal["little", "big"] = "little" if seed.little else "big"
             data[pos : pos + width] = value.to_bytes(width, order)[: len(data) - pos]
     if draw(st.integers(0, 3)) == 0:  # a quarter of the mutants are also truncated
         del data[draw(st.integers(0, len(data))) :]
@@ -321,7 +323,7 @@ class Patchable:
 
     def dyn_entries(self) -> list[tuple[int, str]]:
         """(file offset of d_val, tag name) of every dynamic entry."""
-        seg = next(s for s in self.elf.iter_segments() if s["p_type"] == "PT_DYNAMIC")
+        seg = next(s for s in self.elf.iter_segments() if isinstance(s, DynamicSegment))
         size = struct.calcsize(self.word) * 2
         return [
             (seg["p_offset"] + i * size + size // 2, tag.entry.d_tag)

@@ -31,10 +31,11 @@ import os
 import struct
 import sysconfig
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile
 from elftools.elf.enums import (
     ENUM_P_TYPE_AARCH64,
@@ -164,7 +165,7 @@ def assert_same_facts(got: ElfFacts, want: ElfFacts) -> None:
     assert not problems, f"{want.name}: " + "\n".join(problems)
 
 
-def _p_type_enum(machine: str) -> dict[str, int]:
+def _p_type_enum(machine: str) -> Mapping[str, int]:
     # pyelftools decodes p_type with a machine-specific table; invert the same one.
     return {
         "EM_ARM": ENUM_P_TYPE_ARM,
@@ -202,7 +203,7 @@ def gnu_hash_is_empty(data: bytes) -> bool:
     """True when DT_GNU_HASH exists and none of its buckets names a symbol."""
     elf = ELFFile(io.BytesIO(data))
     for seg in elf.iter_segments():
-        if seg["p_type"] == "PT_DYNAMIC":
+        if isinstance(seg, DynamicSegment):
             _, offset = seg.get_table_offset("DT_GNU_HASH")
             if offset is None:
                 return False

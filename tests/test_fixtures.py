@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,7 @@ def readelf(*args: object) -> str:
     ).stdout
 
 
-def run(*argv: object, cwd: object = None) -> subprocess.CompletedProcess[str]:
+def run(*argv: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, check=False
     )

@@ -7,27 +7,37 @@ musl's dynamic linker (``ldso/dynlink.c``: ``load_library``, ``path_open``,
 it; every missing one records each place tried and why it was rejected.
 docs/loader.md states the search order plainly and lists what is not modelled.
 
-Entry points: :func:`resolve_tree` (a file and a :class:`LoaderConfig` in, a
-:class:`DependencyTree` out), :func:`extra_paths_from_env` and
-:func:`split_search_path` for building a config; :class:`HostFilesystem` is the only
-place that touches the disk.
+Entry point: :func:`resolve_tree` (a file and a :class:`LoaderConfig` in, a
+:class:`DependencyTree` out). The config is built in :mod:`manywheel.ldconfig`; the
+disk is read only through :mod:`manywheel.ldfs`. Both are re-exported here.
 """
 
 from __future__ import annotations
 
-import glob as _glob
 import os
 import posixpath
 import re
-import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 from manywheel.elf import ElfFile, ElfHeader
-from manywheel.errors import ElfError, InputError, UsageError
+from manywheel.errors import ElfError, InputError
 from manywheel.ldcache import CacheFormatError, LdCache, cache_flags_for_arch, parse_ld_so_cache
 from manywheel.ldconf import read_ld_so_conf
+from manywheel.ldconfig import (
+    MUSL_DEFAULT_DIRS,
+    LoaderConfig,
+    config_from_options,
+    default_platform,
+    default_system_dirs,
+    dst_lib_for_arch,
+    extra_paths_from_env,
+    glibc_interpreter,
+    musl_ldso_arch,
+    split_search_path,
+)
+from manywheel.ldfs import Filesystem, HostFilesystem
 
 __all__ = [
     "Attempt",
@@ -55,11 +65,6 @@ LibcFlavor = Literal["glibc", "musl"]
 DF_1_NODEFLIB = 0x800
 _ET_EXEC, _ET_DYN = 2, 3
 _ELFOSABI_SYSV, _ELFOSABI_GNU = 0, 3
-_SYMLINK_LIMIT = 40  # Linux's MAXSYMLINKS
-
-#: Environment variables holding extra library directories, by priority. The second
-#: is the one auditwheel reads; existing build scripts set it.
-EXTRA_PATH_VARIABLES = ("MANYWHEEL_LD_LIBRARY_PATH", "AUDITWHEEL_LD_LIBRARY_PATH")
 
 _MACHINE_NAMES = {
     3: "i386",
@@ -73,345 +78,8 @@ _MACHINE_NAMES = {
     243: "RISC-V",
     258: "LoongArch",
 }
-
-# glibc's PT_INTERP per arch (used when the root has none, e.g. an extension module:
-# the process that loads it was started by this interpreter).
-_GLIBC_INTERPRETERS = {
-    "x86_64": "/lib64/ld-linux-x86-64.so.2",
-    "i686": "/lib/ld-linux.so.2",
-    "aarch64": "/lib/ld-linux-aarch64.so.1",
-    "armv7l": "/lib/ld-linux-armhf.so.3",
-    "ppc64le": "/lib64/ld64.so.2",
-    "ppc64": "/lib64/ld64.so.1",
-    "s390x": "/lib/ld64.so.1",
-    "riscv64": "/lib/ld-linux-riscv64-lp64d.so.1",
-    "loongarch64": "/lib64/ld-linux-loongarch-lp64d.so.1",
-}
-# musl's LDSO_ARCH per arch: the interpreter is /lib/ld-musl-$LDSO_ARCH.so.1.
-_MUSL_ARCH = {
-    "x86_64": "x86_64",
-    "i686": "i386",
-    "aarch64": "aarch64",
-    "armv7l": "armhf",
-    "ppc64le": "powerpc64le",
-    "ppc64": "powerpc64",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-    "loongarch64": "loongarch64",
-}
-# Upstream glibc's compiled-in SYSTEM_DIRS (slibdir, libdir) per arch.
-_SYSTEM_DIRS = {
-    "x86_64": ("/lib64", "/usr/lib64"),
-    "aarch64": ("/lib64", "/usr/lib64"),
-    "ppc64le": ("/lib64", "/usr/lib64"),
-    "ppc64": ("/lib64", "/usr/lib64"),
-    "s390x": ("/lib64", "/usr/lib64"),
-    "loongarch64": ("/lib64", "/usr/lib64"),
-    "riscv64": ("/lib64/lp64d", "/usr/lib64/lp64d"),
-}
-# What $LIB expands to in upstream glibc (DL_DST_LIB: the last part of slibdir).
-_DST_LIB = {
-    "x86_64": "lib64",
-    "aarch64": "lib64",
-    "ppc64le": "lib64",
-    "ppc64": "lib64",
-    "s390x": "lib64",
-    "loongarch64": "lib64",
-    "riscv64": "lib64/lp64d",
-}
-#: musl's default search path (SYS_PATH_DFLT) when no ld-musl-ARCH.path file exists.
-MUSL_DEFAULT_DIRS = ("/lib", "/usr/local/lib", "/usr/lib")
 # musl's load_library: names "lib" + one of these + "." are the loader itself.
 _MUSL_RESERVED = ("c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet.")
-
-
-def default_system_dirs(arch: str | None) -> tuple[str, ...]:
-    """Upstream glibc's compiled-in default directories for ``arch``.
-
-    64-bit ports install into ``/lib64`` and ``/usr/lib64``; 32-bit ones (i686,
-    armv7l) into ``/lib`` and ``/usr/lib``. Debian builds its glibc with the multiarch
-    directories instead (see docs/loader.md); pass ``system_dirs`` to model that.
-    """
-    if arch is None:
-        return ("/lib", "/usr/lib")
-    return _SYSTEM_DIRS.get(arch, ("/lib", "/usr/lib"))
-
-
-def dst_lib_for_arch(arch: str | None) -> str:
-    """What upstream glibc expands ``$LIB`` to: ``lib64`` on 64-bit ports, else ``lib``."""
-    return _DST_LIB.get(arch or "", "lib")
-
-
-def default_platform(arch: str | None) -> str | None:
-    """A stand-in for ``AT_PLATFORM``, which the kernel sets from the CPU.
-
-    x86-64, AArch64, i686 and s390x... report the architecture name; 32-bit ARM
-    reports e.g. ``v7l``. POWER reports the CPU generation (``power9``), which a
-    file cannot tell: we use the arch name and let the config override it.
-    """
-    if arch is None:
-        return None
-    return {"armv7l": "v7l"}.get(arch, arch)
-
-
-def split_search_path(value: str, separators: str = ":;") -> tuple[str, ...]:
-    """Split a search path the way ld.so splits LD_LIBRARY_PATH (``:`` and ``;``).
-
-    Empty entries are dropped: ld.so reads them as the working directory, which means
-    nothing for a file examined outside the process that will load it.
-    """
-    parts = re.split("[" + re.escape(separators) + "]", value)
-    return tuple(part for part in parts if part)
-
-
-def extra_paths_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
-    """The extra library directories given by the environment.
-
-    ``MANYWHEEL_LD_LIBRARY_PATH`` when set (even empty), else
-    ``AUDITWHEEL_LD_LIBRARY_PATH``; split like LD_LIBRARY_PATH. These directories are
-    searched right after LD_LIBRARY_PATH.
-    """
-    for name in EXTRA_PATH_VARIABLES:
-        if name in env:
-            return split_search_path(env[name])
-    return ()
-
-
-def _as_tuple(value: object, name: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise UsageError(f"{name} must be a list of directories, not a string")
-    if not isinstance(value, (list, tuple)):
-        raise UsageError(f"{name} must be a list of directories")
-    items = tuple(os.fspath(item) for item in value)
-    for item in items:
-        if not isinstance(item, str) or not item:
-            raise UsageError(f"{name} contains an empty or invalid directory")
-    return items
-
-
-@dataclass(frozen=True, slots=True)
-class LoaderConfig:
-    """How to model the loader. Nothing is read from the environment implicitly.
-
-    ``ldpaths`` replaces the system part of the search (ld.so.cache, ld.so.conf and the
-    default directories for glibc; the ld-musl path file and defaults for musl).
-    ``library_path`` plays LD_LIBRARY_PATH; ``extra_paths`` (see
-    :func:`extra_paths_from_env`) is searched right after it. With ``sysroot``, every
-    directory of the search, the cache and the configuration files are taken inside
-    that directory.
-    """
-
-    sysroot: str | None = None
-    ldpaths: tuple[str, ...] | None = None
-    library_path: tuple[str, ...] = ()
-    extra_paths: tuple[str, ...] = ()
-    libc: Literal["auto", "glibc", "musl"] = "auto"
-    #: Value of ``$PLATFORM``; None: :func:`default_platform` of the root's arch.
-    platform: str | None = None
-    #: Value of ``$LIB``; None: :func:`dst_lib_for_arch` of the root's arch.
-    lib: str | None = None
-    #: glibc's compiled-in directories; None: :func:`default_system_dirs`.
-    system_dirs: tuple[str, ...] | None = None
-    cache_file: str = "/etc/ld.so.cache"
-    conf_file: str = "/etc/ld.so.conf"
-
-    def __post_init__(self) -> None:
-        if self.libc not in ("auto", "glibc", "musl"):
-            raise UsageError(f"unknown libc {self.libc!r}: expected auto, glibc or musl")
-        if self.ldpaths is not None:
-            object.__setattr__(self, "ldpaths", _as_tuple(self.ldpaths, "ldpaths"))
-        if self.system_dirs is not None:
-            object.__setattr__(self, "system_dirs", _as_tuple(self.system_dirs, "system_dirs"))
-        object.__setattr__(self, "library_path", _as_tuple(self.library_path, "library_path"))
-        object.__setattr__(self, "extra_paths", _as_tuple(self.extra_paths, "extra_paths"))
-        if self.sysroot is not None:
-            sysroot = os.fspath(self.sysroot)
-            if not os.path.isdir(sysroot):
-                raise UsageError(f"sysroot {sysroot}: not a directory")
-            object.__setattr__(self, "sysroot", os.path.abspath(sysroot))
-
-
-def config_from_options(
-    *,
-    ldpaths: str | None = None,
-    sysroot: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    library_path: str | None = None,
-    libc: Literal["auto", "glibc", "musl"] = "auto",
-) -> LoaderConfig:
-    """A config from command-line style values (the CLI's single entry point).
-
-    ``ldpaths`` and ``library_path`` are colon-separated strings. ``environ`` is only
-    consulted for the extra-path variables (:func:`extra_paths_from_env`); the process's
-    own LD_LIBRARY_PATH is deliberately not used (it describes this machine's process,
-    not the target's): pass ``library_path`` to model one. Raises UsageError.
-    """
-    ldpath_dirs: tuple[str, ...] | None = None
-    if ldpaths is not None:
-        ldpath_dirs = split_search_path(ldpaths, ":")
-        if not ldpath_dirs:
-            raise UsageError("--ldpaths: no directory given")
-    return LoaderConfig(
-        sysroot=sysroot,
-        ldpaths=ldpath_dirs,
-        library_path=split_search_path(library_path) if library_path else (),
-        extra_paths=extra_paths_from_env(environ or {}),
-        libc=libc,
-    )
-
-
-# --------------------------------------------------------------------------- filesystem
-
-
-class Filesystem(Protocol):
-    """The loader's view of a filesystem; paths are absolute POSIX paths in that view.
-
-    The host implementation maps them under a sysroot; a wheel overlay can add the
-    members of a wheel without extracting them. Implementations cache per path.
-    """
-
-    def realpath(self, path: str) -> str:
-        """``path`` with every symlink resolved, inside the view."""
-        ...
-
-    def exists(self, path: str) -> bool: ...
-
-    def is_file(self, path: str) -> bool: ...
-
-    def read_bytes(self, path: str) -> bytes:
-        """The content of a file; raises OSError when it cannot be read."""
-        ...
-
-    def glob(self, pattern: str) -> list[str]: ...
-
-    def open_elf(self, path: str) -> ElfFile:
-        """The parsed ELF file at ``path`` (one object per real path).
-
-        Raises ElfError when the file is not ELF or is malformed, OSError when unreadable.
-        """
-        ...
-
-    def host_path(self, path: str) -> str | None:
-        """Where the file really is on this machine, if it is a plain file."""
-        ...
-
-
-class HostFilesystem:
-    """The machine's filesystem, optionally seen from inside ``sysroot``.
-
-    Inside a sysroot, an absolute symlink target is resolved against the sysroot (as
-    if chrooted) and ``..`` never climbs above it.
-    """
-
-    def __init__(self, sysroot: str | None = None) -> None:
-        self.sysroot = os.path.abspath(sysroot) if sysroot else None
-        self._prefix = "" if self.sysroot in (None, "/") else (self.sysroot or "")
-        self._realpaths: dict[str, str] = {}
-        self._elves: dict[str, ElfFile | ElfError | OSError] = {}
-
-    def __enter__(self) -> HostFilesystem:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release every mapped ELF file."""
-        for elf in self._elves.values():
-            if isinstance(elf, ElfFile):
-                elf.close()
-        self._elves.clear()
-
-    def _host(self, path: str) -> str:
-        return self._prefix + path if self._prefix else path
-
-    def host_path(self, path: str) -> str | None:
-        return self._host(self.realpath(path))
-
-    def realpath(self, path: str) -> str:
-        if not path.startswith("/"):
-            raise ValueError(f"not an absolute path: {path}")
-        cached = self._realpaths.get(path)
-        if cached is None:
-            cached = self._resolve(path)
-            self._realpaths[path] = cached
-        return cached
-
-    def _resolve(self, path: str) -> str:
-        if not self._prefix:
-            return os.path.realpath(path)
-        pending = list(reversed(path.split("/")))
-        resolved: list[str] = []
-        hops = 0
-        while pending:
-            part = pending.pop()
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = "/" + "/".join([*resolved, part])
-            try:
-                target = os.readlink(self._host(candidate))
-            except OSError:
-                resolved.append(part)
-                continue
-            hops += 1
-            if hops > _SYMLINK_LIMIT:  # a loop: stop resolving, the open will fail
-                resolved.append(part)
-                resolved.extend(p for p in reversed(pending) if p)
-                break
-            if target.startswith("/"):
-                resolved = []
-            pending.extend(reversed(target.split("/")))
-        return "/" + "/".join(resolved)
-
-    def exists(self, path: str) -> bool:
-        return os.path.lexists(self._host(self.realpath(path)))
-
-    def is_file(self, path: str) -> bool:
-        return os.path.isfile(self._host(self.realpath(path)))
-
-    def read_bytes(self, path: str) -> bytes:
-        with open(self._host(self.realpath(path)), "rb") as handle:
-            return handle.read()
-
-    def glob(self, pattern: str) -> list[str]:
-        # Resolve the literal directory part inside the view, then glob on the host.
-        head, tail = posixpath.split(pattern)
-        while head != "/" and _glob.has_magic(head):
-            head, extra = posixpath.split(head)
-            tail = posixpath.join(extra, tail)
-        base = self.realpath(head)
-        host_base = self._host(base)
-        matches = _glob.glob(os.path.join(host_base, tail))
-        result = []
-        for match in matches:
-            rel = os.path.relpath(match, host_base)
-            result.append(posixpath.normpath(posixpath.join(base, rel)))
-        return sorted(result)
-
-    def open_elf(self, path: str) -> ElfFile:
-        real = self.realpath(path)
-        cached = self._elves.get(real)
-        if cached is None:
-            host = self._host(real)
-            try:
-                st = os.stat(host)
-                if not stat.S_ISREG(st.st_mode):
-                    raise IsADirectoryError(21, "not a regular file", host)
-                elf = ElfFile.open(host)
-                elf.header  # noqa: B018  (read the header now: reject non-ELF early)
-                cached = elf
-            except ElfError as exc:
-                cached = exc
-            except OSError as exc:
-                cached = exc
-            self._elves[real] = cached
-        if isinstance(cached, (ElfError, OSError)):
-            raise cached
-        return cached
 
 
 # --------------------------------------------------------------------------- results
@@ -792,7 +460,7 @@ class _Resolver:
         if self.config.ldpaths is not None:
             return
         match = re.fullmatch(r"ld-musl-(.+)\.so\.1", posixpath.basename(interpreter))
-        ldso_arch = match.group(1) if match else _MUSL_ARCH.get(self.root_header.arch or "", "")
+        ldso_arch = match.group(1) if match else musl_ldso_arch(self.root_header.arch) or ""
         # ldso/dynlink.c: the file is <prefix>/etc/ld-musl-ARCH.path, where <prefix> is
         # the interpreter's path minus its last two components (/lib/ld-musl-x.so.1 -> "").
         prefix = (
@@ -1280,12 +948,11 @@ def resolve_tree(
         if root.interpreter is None and root.elf_type == _ET_EXEC:
             notes.append("statically linked: no interpreter")
         if libc == "glibc":
-            interpreter = root.interpreter or _GLIBC_INTERPRETERS.get(root.arch or "")
+            interpreter = root.interpreter or glibc_interpreter(root.arch)
             resolver.prepare_glibc()
         else:
             interpreter = (
-                root.interpreter
-                or f"/lib/ld-musl-{_MUSL_ARCH.get(root.arch or '', 'unknown')}.so.1"
+                root.interpreter or f"/lib/ld-musl-{musl_ldso_arch(root.arch) or 'unknown'}.so.1"
             )
             resolver.prepare_musl(interpreter)
         interp_node: _Node | None = None

@@ -48,7 +48,8 @@ def test_not_found_tree(tmp_path: Path) -> None:
     missing = next(line for line in lines if "libgamma.so.1 =>" in line)
     assert missing.startswith("      libgamma.so.1 => not found (tried: ")
     assert "/etc/ld.so.cache (no-cache-entry: no entry for libgamma.so.1" in missing
-    assert "/usr/lib64/libgamma.so.1 (missing: no such file))" in missing
+    assert "/usr/lib64/libgamma.so.1 (missing: no such file), " in missing
+    assert missing.endswith("/usr/lib/libgamma.so.1 (missing: no such file))")
     for line in lines:
         assert "Rule(" not in line and "Attempt(" not in line and "{" not in line
 

@@ -56,7 +56,14 @@ def _cmd_lddtree(args: argparse.Namespace) -> int:
     """Print the dependency tree of one ELF file, as the loader would resolve it."""
     from manywheel import ld, lddtree
 
-    config = ld.config_from_options(ldpaths=args.ldpaths, sysroot=args.sysroot, environ=os.environ)
+    config = ld.config_from_options(
+        ldpaths=args.ldpaths,
+        sysroot=args.sysroot,
+        environ=os.environ,
+        # Build scripts say `LD_LIBRARY_PATH=/opt/x/lib <tool>`; it describes this
+        # host, so it does not apply to a tree looked up inside a sysroot.
+        library_path=None if args.sysroot else os.environ.get("LD_LIBRARY_PATH"),
+    )
     tree = ld.resolve_tree(args.file, config)
     if args.json:
         _print_json(lddtree.tree_to_json(tree))
@@ -100,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "musl's) would, without running it: for every library, where it was found and by "
         "which rule; for every missing one, each place tried. Extra directories are read "
         "from MANYWHEEL_LD_LIBRARY_PATH (or AUDITWHEEL_LD_LIBRARY_PATH) and searched like "
-        "LD_LIBRARY_PATH; LD_LIBRARY_PATH itself is honoured too.",
+        "LD_LIBRARY_PATH; LD_LIBRARY_PATH itself is honoured unless --sysroot is given.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -575,6 +575,7 @@ class _Resolver:
         if self.config.ldpaths is not None:
             yield from self._dirs(self.config.ldpaths, Rule("ldpaths"))
             return
+        searched: set[str] = set()
         if self.cache is not None:
             entry = self.cache.lookup(name, cache_flags_for_arch(self.root_header.arch))
             cache_rule = Rule("ld.so.cache", owner=self.config.cache_file)
@@ -590,10 +591,11 @@ class _Resolver:
                     None, cache_rule, self.fs, path=self.config.cache_file, skip_reason=detail
                 )
         else:
-            seen = set(self.system_dirs)
-            conf = tuple(d for d in self.conf_dirs if d not in seen)
-            yield from self._dirs(conf, Rule("ld.so.conf", owner=self.config.conf_file))
-        yield from self._dirs(self.system_dirs, Rule("default-dirs"))
+            # No cache: model the one ldconfig would build from the conf directories.
+            yield from self._dirs(self.conf_dirs, Rule("ld.so.conf", owner=self.config.conf_file))
+            searched = set(self.conf_dirs)
+        system = tuple(d for d in self.system_dirs if d not in searched)
+        yield from self._dirs(system, Rule("default-dirs"))
 
     def musl_candidates(self, requester: _Loaded, notes: list[str]) -> Iterator[_Candidate]:
         """musl ``load_library`` order for a name without a slash."""

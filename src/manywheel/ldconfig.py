@@ -80,16 +80,34 @@ _DST_LIB = {
 MUSL_DEFAULT_DIRS = ("/lib", "/usr/local/lib", "/usr/lib")
 
 
-def default_system_dirs(arch: str | None) -> tuple[str, ...]:
-    """Upstream glibc's compiled-in default directories for ``arch``.
+# Debian's multiarch triplets: its ld.so has /lib/<triplet> and /usr/lib/<triplet> built in.
+_MULTIARCH = {
+    "x86_64": "x86_64-linux-gnu",
+    "i686": "i386-linux-gnu",
+    "aarch64": "aarch64-linux-gnu",
+    "armv7l": "arm-linux-gnueabihf",
+    "ppc64le": "powerpc64le-linux-gnu",
+    "ppc64": "powerpc64-linux-gnu",
+    "s390x": "s390x-linux-gnu",
+    "riscv64": "riscv64-linux-gnu",
+    "loongarch64": "loongarch64-linux-gnu",
+}
 
-    64-bit ports install into ``/lib64`` and ``/usr/lib64``; 32-bit ones (i686,
-    armv7l) into ``/lib`` and ``/usr/lib``. Debian builds its glibc with the multiarch
-    directories instead (see docs/loader.md); pass ``system_dirs`` to model that.
+
+def default_system_dirs(arch: str | None) -> tuple[str, ...]:
+    """The default directories, last in glibc's search: every distribution's, in one list.
+
+    Upstream glibc compiles in slibdir and libdir (``/lib64``, ``/usr/lib64`` on 64-bit
+    ports; ``/lib``, ``/usr/lib`` on 32-bit ones); Debian's build has the multiarch
+    directories plus ``/lib`` and ``/usr/lib``; a cross root (``/usr/<triplet>``) has
+    just ``lib/``. The target's distribution is unknown, so we search the union: a
+    candidate of another class or machine is skipped as ld.so skips it, so the extra
+    directories cannot produce a wrong answer, only find what one of them would.
     """
-    if arch is None:
-        return ("/lib", "/usr/lib")
-    return _SYSTEM_DIRS.get(arch, ("/lib", "/usr/lib"))
+    upstream = _SYSTEM_DIRS.get(arch or "", ())
+    triplet = _MULTIARCH.get(arch or "")
+    multiarch = (f"/lib/{triplet}", f"/usr/lib/{triplet}") if triplet else ()
+    return tuple(dict.fromkeys((*upstream, *multiarch, "/lib", "/usr/lib")))
 
 
 def dst_lib_for_arch(arch: str | None) -> str:

@@ -24,6 +24,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fixtures import FixtureSet
 from manywheel.archive import (
@@ -39,6 +41,7 @@ from manywheel.archive import (
 )
 from manywheel.elf import ElfFacts, ElfFile
 from manywheel.errors import InputError
+from manywheel.memberfacts import _Pieces
 
 LIBZ = Path("/lib/x86_64-linux-gnu/libz.so.1")
 LIBSTDCXX = Path("/lib/x86_64-linux-gnu/libstdc++.so.6")
@@ -258,6 +261,32 @@ def test_special_file_entry(tmp_path: Path) -> None:
 def test_unsupported_method(tmp_path: Path, method: int, label: str) -> None:
     zpath = make_zip(tmp_path / "a.zip", [("a", b"x" * 100, method)])
     assert f"unsupported compression method {method} ({label})" in refusal(zpath)
+
+
+def test_unicode_path_extra_field_naming_another_file(tmp_path: Path) -> None:
+    def zip_with_unicode_path(unicode_name: str) -> Path:
+        body = b"\x01" + struct.pack("<I", zlib.crc32(b"safe.txt")) + unicode_name.encode()
+        info = zipfile.ZipInfo("safe.txt")
+        info.extra = struct.pack("<HH", 0x7075, len(body)) + body
+        zpath = tmp_path / f"{len(unicode_name)}.zip"
+        with zipfile.ZipFile(zpath, "w") as zf:
+            zf.writestr(info, b"x")
+        return zpath
+
+    with ZipArchive(zip_with_unicode_path("safe.txt")) as archive:
+        assert archive.members[0].name == "safe.txt"
+    assert "Unicode Path extra field names another file" in refusal(
+        zip_with_unicode_path("../evil.txt")
+    )
+
+
+def test_truncated_extra_field(tmp_path: Path) -> None:
+    info = zipfile.ZipInfo("a")
+    info.extra = struct.pack("<HH", 0xCAFE, 10) + b"abc"
+    zpath = tmp_path / "a.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr(info, b"x")
+    assert "truncated extra field" in refusal(zpath)
 
 
 def test_encrypted_member(tmp_path: Path) -> None:
@@ -540,3 +569,24 @@ def test_sparse_source() -> None:
         source.read(60, 1)
     with pytest.raises(InputError):  # ElfError: outside the file
         source.read(99, 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 50)), max_size=12))
+def test_kept_pieces_merge_to_the_union(ranges: list[tuple[int, int]]) -> None:
+    """However streaming passes add ranges, the kept pieces are the disjoint union."""
+    content = bytes(range(256)) * 2
+    pieces = _Pieces()
+    covered: set[int] = set()
+    for start, length in ranges:
+        pieces.add(start, memoryview(content)[start : start + length])
+        covered.update(range(start, start + length))
+    starts = [start for start, _ in pieces.items]
+    assert starts == sorted(starts)
+    for (s1, d1), (s2, _) in zip(pieces.items, pieces.items[1:], strict=False):
+        assert s1 + len(d1) < s2  # neither overlapping nor touching
+    kept = {s + i for s, d in pieces.items for i in range(len(d))}
+    assert kept == covered
+    for start, data in pieces.items:
+        assert bytes(data) == content[start : start + len(data)]
+    assert pieces.total == len(covered)

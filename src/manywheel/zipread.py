@@ -58,7 +58,9 @@ def _pick_inflater() -> ModuleType:
     """The fastest zlib-compatible module available (measured in benchmarks/bench_elf.py).
 
     python-isal and python-zlib-ng both inflate about twice as fast as the standard
-    zlib on wheel members and, like it, release the GIL while inflating. Both are
+    zlib on wheel members (libtorch_cpu.so, 434 MB: isal 0.38 s, zlib-ng 0.46 s, zlib
+    0.81 s) and, like it, release the GIL while inflating (two threads inflating 200 MB
+    each take 1.01x the time of one with isal or zlib-ng, 1.12x with zlib). Both are
     optional: the standard module is always there.
     """
     try:
@@ -117,6 +119,7 @@ _FLAG_STRONG_ENCRYPTION: Final = 0x0040  # bit 6
 _FLAG_UTF8: Final = 0x0800  # bit 11 (APPNOTE Appendix D)
 _FLAG_MASKED_HEADERS: Final = 0x2000  # bit 13
 _ZIP64_EXTRA: Final = 0x0001  # APPNOTE 4.5.3
+_UNICODE_PATH_EXTRA: Final = 0x7075  # APPNOTE 4.6.9
 _CREATOR_UNIX: Final = 3  # APPNOTE 4.4.2.2
 _MSDOS_DIRECTORY: Final = 0x10
 _DRIVE: Final = re.compile(r"[A-Za-z]:")
@@ -456,8 +459,13 @@ def _read_entry(
         raise ArchiveError(f"{label}: corrupt central directory at offset {pos}")
     raw_name = mm[name_at : name_at + name_len]
     name = _decode_name(raw_name, flags, label)
-    extra = mm[name_at + name_len : name_at + name_len + extra_len]
-    usize, csize, offset = _apply_zip64(extra, (usize, csize, offset), f"{label}: {name}")
+    if extra_len:
+        where = f"{label}: {name}"
+        extras = _extra_fields(mm[name_at + name_len : name_at + name_len + extra_len], where)
+        usize, csize, offset = _apply_zip64(extras, (usize, csize, offset), where)
+        _check_unicode_path(extras, name, where)
+    elif 0xFFFFFFFF in (usize, csize, offset):
+        raise ArchiveError(f"{label}: {name}: 32-bit size field is 0xFFFFFFFF but no zip64 extra")
     if offset + _LOCAL.size > cd_offset:
         raise ArchiveError(f"{label}: {name}: local header offset {offset} is out of range")
     local = _LOCAL.unpack_from(mm, offset)
@@ -507,7 +515,22 @@ def _decode_name(raw: bytes, flags: int, label: str) -> str:
     return raw.decode("cp437")
 
 
-def _apply_zip64(extra: bytes, fields: tuple[int, int, int], where: str) -> tuple[int, int, int]:
+def _extra_fields(extra: bytes, where: str) -> dict[int, bytes]:
+    """Split an extra field into its (header ID -> data) blocks (APPNOTE 4.5.1)."""
+    fields: dict[int, bytes] = {}
+    at = 0
+    while at + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, at)
+        if at + 4 + length > len(extra):
+            raise ArchiveError(f"{where}: truncated extra field")
+        fields.setdefault(tag, extra[at + 4 : at + 4 + length])
+        at += 4 + length
+    return fields
+
+
+def _apply_zip64(
+    extras: dict[int, bytes], fields: tuple[int, int, int], where: str
+) -> tuple[int, int, int]:
     """Replace 0xFFFFFFFF sizes/offset by their zip64 extra field values (APPNOTE 4.5.3).
 
     The extra field holds only the values whose 32-bit field is 0xFFFFFFFF, in the
@@ -516,24 +539,31 @@ def _apply_zip64(extra: bytes, fields: tuple[int, int, int], where: str) -> tupl
     wanted = [v == 0xFFFFFFFF for v in fields]
     if not any(wanted):
         return fields
-    at = 0
-    while at + 4 <= len(extra):
-        tag, length = struct.unpack_from("<HH", extra, at)
-        body = extra[at + 4 : at + 4 + length]
-        if len(body) != length:
-            break
-        if tag == _ZIP64_EXTRA:
-            values = list(fields)
-            cursor = 0
-            for i, needed in enumerate(wanted):
-                if needed:
-                    if cursor + 8 > length:
-                        raise ArchiveError(f"{where}: truncated zip64 extra field")
-                    values[i] = struct.unpack_from("<Q", body, cursor)[0]
-                    cursor += 8
-            return values[0], values[1], values[2]
-        at += 4 + length
-    raise ArchiveError(f"{where}: 32-bit size field is 0xFFFFFFFF but no zip64 extra")
+    body = extras.get(_ZIP64_EXTRA)
+    if body is None:
+        raise ArchiveError(f"{where}: 32-bit size field is 0xFFFFFFFF but no zip64 extra")
+    values = list(fields)
+    cursor = 0
+    for i, needed in enumerate(wanted):
+        if needed:
+            if cursor + 8 > len(body):
+                raise ArchiveError(f"{where}: truncated zip64 extra field")
+            values[i] = struct.unpack_from("<Q", body, cursor)[0]
+            cursor += 8
+    return values[0], values[1], values[2]
+
+
+def _check_unicode_path(extras: dict[int, bytes], name: str, where: str) -> None:
+    """Refuse an Info-ZIP Unicode Path field (APPNOTE 4.6.9) naming another file.
+
+    Some unzip tools (and zipfile since Python 3.12) extract under that name instead of
+    the header's, so a difference would let one file hide behind another name.
+    """
+    body = extras.get(_UNICODE_PATH_EXTRA)
+    if body is None:
+        return
+    if body[:1] != b"\x01" or body[5:].decode("utf-8", "replace") != name:
+        raise ArchiveError(f"{where}: its Unicode Path extra field names another file")
 
 
 def _check_member(member: ZipMember, label: str, max_member_size: int) -> None:

@@ -282,6 +282,8 @@ class _Layout:
     def __init__(self, elf_class: int, byte_order: str) -> None:
         bo = "<" if byte_order == "little" else ">"
         self.bits = elf_class
+        self.bo = bo
+        self.byte_order = byte_order
         self.little = byte_order == "little"
         self.swap = byte_order != sys.byteorder
         self.u32 = struct.Struct(bo + "I")
@@ -331,7 +333,6 @@ class _Layout:
 _DYN_CHUNK = 256  # dynamic entries read at a time
 _PATH_MAX = 4096  # Linux's limit on PT_INTERP (fs/binfmt_elf.c)
 _U32 = "I" if array("I").itemsize == 4 else "L"
-_U16 = "H"
 
 
 def _align_up(value: int, align: int) -> int:
@@ -907,38 +908,39 @@ class ElfFile:
                 f"the dynamic symbol table at address {values[C.DT_SYMTAB]:#x} would hold "
                 f"{count} symbols but its PT_LOAD segment has room for {avail // syment}"
             )
-        table = lay.words(
-            self._read_vaddr(values[C.DT_SYMTAB] + syment, (count - 1) * syment, "DT_SYMTAB"),
-            _U32,
+        raw = bytes(
+            self._read_vaddr(values[C.DT_SYMTAB] + syment, (count - 1) * syment, "DT_SYMTAB")
         )
-        stride = syment // 4
-        # st_name is word 0; st_info, st_other, st_shndx share the word at byte 4 (64-bit)
-        # or byte 12 (32-bit).
-        name_offsets = table[0::stride]
-        packed = table[1::stride] if lay.bits == 64 else table[3::stride]
         versym = self._versym(values, count)
-        tails = _SymbolTails(self._version_index, lay.little)
+        name_offsets = lay.words(raw, _U32)[0 :: syment // 4]  # st_name: first word
+        keys = _symbol_keys(raw, versym, 4 if lay.bits == 64 else 12, syment)
+        tails = _SymbolTails(self._version_index, lay.byte_order)
         with _gc_paused():
             names = self._symbol_names(name_offsets)
             # All C-level: (name,) + cached tail, then retyped as Symbol.
-            rows = map(add, zip(names), map(tails.__getitem__, zip(packed, versym, strict=True)))
+            rows = map(add, zip(names), map(tails.__getitem__, keys))
             try:
                 return tuple(map(tuple.__new__, repeat(Symbol), rows))
             except _UnknownVersion as exc:
-                number = list(versym).index(exc.versym) + 1
-                where = self._extent(values[C.DT_VERSYM] + 2 * number, "DT_VERSYM")[0]
-                raise self._error(
-                    f"symbol {number} ({names[number - 1]!r}) has version index "
-                    f"{exc.versym & C.VERSYM_INDEX_MASK} (DT_VERSYM entry at file offset "
-                    f"{where:#x}), which no version definition or need declares"
-                ) from None
+                raise self._unknown_version(exc.index, versym, names) from None
 
-    def _versym(self, values: dict[int, int], count: int) -> array[int] | list[int]:
-        """The .gnu.version entries of symbols 1..count-1 (all 1 = global when absent)."""
+    def _unknown_version(self, index: int, versym: bytes, names: list[str]) -> ElfError:
+        """Name the first symbol whose .gnu.version entry uses an undeclared index."""
+        entries = struct.iter_unpack(self._layout.bo + "H", versym)
+        number = [v & C.VERSYM_INDEX_MASK for (v,) in entries].index(index) + 1
+        assert self._dyn is not None
+        where = self._extent(self._dyn.values[C.DT_VERSYM] + 2 * number, "DT_VERSYM")[0]
+        return self._error(
+            f"symbol {number} ({names[number - 1]!r}) has version index {index} "
+            f"(DT_VERSYM entry at file offset {where:#x}), which no version definition "
+            "or need declares"
+        )
+
+    def _versym(self, values: dict[int, int], count: int) -> bytes:
+        """The raw .gnu.version entries of symbols 1..count-1 (all 1 = global if absent)."""
         if C.DT_VERSYM not in values:
-            return [C.VER_NDX_GLOBAL] * (count - 1)
-        raw = self._read_vaddr(values[C.DT_VERSYM] + 2, (count - 1) * 2, "DT_VERSYM table")
-        return self._layout.words(raw, _U16)
+            return struct.pack(self._layout.bo + "H", C.VER_NDX_GLOBAL) * (count - 1)
+        return bytes(self._read_vaddr(values[C.DT_VERSYM] + 2, (count - 1) * 2, "DT_VERSYM table"))
 
     def _symbol_names(self, offsets: array[int]) -> list[str]:
         """Decode all symbol names at once: one decode of the table when it is ASCII,
@@ -1043,34 +1045,47 @@ class ElfFile:
         )
 
 
+_Tail = tuple[bool, str, str, str | None, bool, str | None]
+
+
+def _symbol_keys(symtab: bytes, versym: bytes, info_at: int, syment: int) -> array[int]:
+    """One 64-bit key per symbol: its st_info, st_other, st_shndx bytes, then its
+    .gnu.version entry, gathered with strided slice copies (no per-symbol Python)."""
+    buf = bytearray(8 * (len(versym) // 2))
+    for i in range(4):  # st_info, st_other, st_shndx (2 bytes)
+        buf[i::8] = symtab[info_at + i :: syment]
+    buf[4::8] = versym[0::2]
+    buf[5::8] = versym[1::2]
+    keys = array("Q")
+    keys.frombytes(buf)
+    return keys
+
+
 class _UnknownVersion(Exception):
-    """A .gnu.version entry names an index no Verdef/Vernaux declares (located later)."""
+    """A .gnu.version entry names an index no Verdef/Vernaux declares."""
 
-    def __init__(self, versym: int) -> None:
-        super().__init__(versym)
-        self.versym = versym
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
 
 
-class _SymbolTails(dict[tuple[int, int], tuple[bool, str, str, str | None, bool, str | None]]):
-    """Cache (packed st_info/st_other/st_shndx word, versym) -> the fields after the name.
+class _SymbolTails(dict[int, _Tail]):
+    """Cache symbol key (see :func:`_symbol_keys`) -> the Symbol fields after the name.
 
-    Big libraries have 10^5 symbols but only a few hundred distinct combinations, so
-    each combination is decoded once (``__missing__``) and reused by a C-level lookup.
+    Big libraries have 10^5 symbols but only a few hundred distinct combinations of
+    binding, type, section and version, so each is decoded once (``__missing__``) and
+    then found by a C-level dict lookup.
     """
 
-    def __init__(self, version_index: dict[int, tuple[str, str | None]], little: bool) -> None:
+    def __init__(self, version_index: dict[int, tuple[str, str | None]], byte_order: str) -> None:
         super().__init__()
         self._version_index = version_index
-        self._little = little
+        # st_info, st_other, st_shndx, vs_index in the file's byte order, 2 pad bytes
+        self._fields = struct.Struct(("<" if byte_order == "little" else ">") + "BBHH2x")
+        self._key_bytes = sys.byteorder
 
-    def __missing__(
-        self, key: tuple[int, int]
-    ) -> tuple[bool, str, str, str | None, bool, str | None]:
-        word, versym = key
-        if self._little:  # bytes: info, other, shndx (lo, hi)
-            info, shndx = word & 0xFF, word >> 16
-        else:  # big-endian word: info, other, shndx (hi, lo)
-            info, shndx = word >> 24, word & 0xFFFF
+    def __missing__(self, key: int) -> _Tail:
+        info, _, shndx, versym = self._fields.unpack(key.to_bytes(8, self._key_bytes))
         defined = shndx != C.SHN_UNDEF
         index = versym & C.VERSYM_INDEX_MASK
         version: str | None = None
@@ -1078,7 +1093,7 @@ class _SymbolTails(dict[tuple[int, int], tuple[bool, str, str, str | None, bool,
         if index > C.VER_NDX_GLOBAL:
             found = self._version_index.get(index)
             if found is None:
-                raise _UnknownVersion(versym)
+                raise _UnknownVersion(index)
             version, library = found
         tail = (
             defined,

@@ -486,6 +486,27 @@ def test_kept_bytes_are_limited(tmp_path: Path) -> None:
 
 
 @needs_system_libs
+def test_lying_segment_sizes_are_limited(tmp_path: Path) -> None:
+    """A PT_NOTE claiming the whole file would be kept in pass 1: refused up front."""
+    data = bytearray(LIBZ.read_bytes())
+    phdrs = ElfFile.open(LIBZ).program_headers
+    index = next(i for i, ph in enumerate(phdrs) if ph.type == 4)  # PT_NOTE
+    entry = 64 + 56 * index  # Elf64_Ehdr size, Elf64_Phdr size (gABI)
+    struct.pack_into("<QQQQ", data, entry + 8, 0, 0, 0, len(data))  # offset, vaddr, paddr, filesz
+    zpath = make_zip(tmp_path / "a.whl", [("libz.so.1", bytes(data), DEFLATED)])
+    result = one_facts(zpath, head_window=4096, chunk_size=4096, max_kept=50_000)
+    assert result.error is not None
+    assert "more than the limit of 50000" in result.error
+    assert result.inflated < 50_000
+
+
+def test_inconsistent_options(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.whl", [("a", b"x", STORED)])
+    with ZipArchive(zpath) as archive, pytest.raises(ValueError, match="head_window"):
+        archive_facts(archive, head_window=2 << 20, max_kept=1 << 20)
+
+
+@needs_system_libs
 def test_non_elf_members_are_skipped(tmp_path: Path) -> None:
     zpath = make_zip(
         tmp_path / "a.whl",

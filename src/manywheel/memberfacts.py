@@ -23,7 +23,7 @@ inflates only up to the last missing byte; the ranges of earlier passes stay kep
 Memory bound: per member, at most ``max_kept`` bytes are kept (64 MiB by default;
 more is reported as an error for that member), plus one output chunk (``chunk_size``)
 and one input slice while inflating. :func:`archive_facts` runs ``workers`` members at
-once, so the whole scan holds at most ``workers * (max_kept + chunk_size + 256 KiB)``.
+once, so the whole scan holds at most about ``workers * (max_kept + 1.25 * chunk_size)``.
 """
 
 from __future__ import annotations
@@ -218,13 +218,24 @@ def _head_end(phdrs: Sequence[ProgramHeader], head: int) -> int:
     return head
 
 
-class _Stream:
-    """One inflating pass over a DEFLATED member, keeping the wanted ranges."""
+class _KeepLimit(Exception):
+    """The wanted ranges add up to more than ``max_kept`` bytes."""
 
-    def __init__(self, archive: ZipArchive, member: ZipMember, chunk_size: int) -> None:
+    def __init__(self, need: int) -> None:
+        super().__init__(need)
+        self.need = need
+
+
+class _Stream:
+    """Inflating passes over one DEFLATED member, keeping the wanted ranges."""
+
+    def __init__(
+        self, archive: ZipArchive, member: ZipMember, chunk_size: int, max_kept: int
+    ) -> None:
         self.archive = archive
         self.member = member
         self.chunk_size = chunk_size
+        self.max_kept = max_kept
         self.inflated = 0
 
     def run(
@@ -238,8 +249,12 @@ class _Stream:
         With ``discover``, the segment ranges are added to ``wanted`` as soon as the
         program headers can be parsed from what was kept. Returns the final ``wanted``.
         A pass that reaches the end of the member also checks its size and CRC-32.
+        Raises :class:`_KeepLimit` before keeping more than ``max_kept`` bytes in all.
         """
+        if not wanted:
+            return wanted
         size = self.member.file_size
+        self._check_limit(pieces, wanted)
         pos = 0
         chunks = self.archive.iter_content(self.member, self.chunk_size)
         for chunk in chunks:
@@ -259,10 +274,16 @@ class _Stream:
                     discover = False
                     head = (0, _head_end(phdrs, wanted[0][1]))
                     wanted = _merge([head, *wanted[1:], *_segment_ranges(phdrs, size)])
+                    self._check_limit(pieces, [(max(start, pos), stop) for start, stop in wanted])
             if pos >= wanted[-1][1] and pos < size:
                 break  # an unfinished generator checks nothing: no CRC for a partial read
         chunks.close()
         return wanted
+
+    def _check_limit(self, pieces: _Pieces, wanted: Sequence[tuple[int, int]]) -> None:
+        need = pieces.total + sum(max(0, stop - start) for start, stop in wanted)
+        if need > self.max_kept:
+            raise _KeepLimit(need)
 
     def _program_headers(self, pieces: _Pieces) -> tuple[ProgramHeader, ...] | None:
         """The program headers when the kept bytes hold them, else None (try later)."""
@@ -303,46 +324,39 @@ def _deflated_facts(
     max_kept: int,
     chunk_size: int,
 ) -> MemberFacts:
+    """Stream the member (see the module docstring), then parse; extra passes on demand."""
     size = member.file_size
-    stream = _Stream(archive, member, chunk_size)
+    stream = _Stream(archive, member, chunk_size, max_kept)
     pieces = _Pieces()
-    wanted = stream.run(pieces, [(0, min(head_window, size))], discover=True)
-    for passes in range(1, MAX_PASSES + 1):
-        elf = ElfFile(SparseSource(size, pieces.items), member.name)
-        try:
+    passes = 1
+
+    def outcome(facts: ElfFacts | None, error: str | None) -> MemberFacts:
+        return MemberFacts(member.name, facts, error, passes, stream.inflated, pieces.total)
+
+    try:
+        stream.run(pieces, [(0, min(head_window, size))], discover=True)
+        while True:
+            elf = ElfFile(SparseSource(size, pieces.items), member.name)
             missing = _probe(elf)
             if not missing:
-                return MemberFacts(
-                    member.name, elf.facts(), None, passes, stream.inflated, pieces.total
-                )
-        except ElfError as exc:
-            return MemberFacts(member.name, None, str(exc), passes, stream.inflated, pieces.total)
-        wanted = _merge(
-            (m.offset, min(size, m.offset + m.length + MISSING_SLACK))
-            for m in missing
-            if not pieces.covers(m.offset, m.offset + m.length)
-        )
-        need = pieces.total + sum(stop - start for start, stop in wanted)
-        if need > max_kept:
-            return MemberFacts(
-                member.name,
-                None,
-                f"{member.name}: reading its ELF facts would keep {need} bytes in memory, "
-                f"more than the limit of {max_kept}",
-                passes,
-                stream.inflated,
-                pieces.total,
+                return outcome(elf.facts(), None)
+            if passes == MAX_PASSES:
+                return outcome(None, f"{member.name}: ELF facts incomplete after {passes} passes")
+            wanted = _merge(
+                (m.offset, min(size, m.offset + m.length + MISSING_SLACK))
+                for m in missing
+                if not pieces.covers(m.offset, m.offset + m.length)
             )
-        if wanted:
+            passes += 1
             stream.run(pieces, wanted, discover=False)
-    return MemberFacts(
-        member.name,
-        None,
-        f"{member.name}: ELF facts still incomplete after {MAX_PASSES} passes",
-        MAX_PASSES,
-        stream.inflated,
-        pieces.total,
-    )
+    except ElfError as exc:
+        return outcome(None, str(exc))
+    except _KeepLimit as exc:
+        return outcome(
+            None,
+            f"{member.name}: reading its ELF facts would keep {exc.need} bytes in memory, "
+            f"more than the limit of {max_kept}",
+        )
 
 
 def member_facts(
@@ -359,9 +373,18 @@ def member_facts(
     archive (bad deflate data, CRC mismatch) raises
     :class:`~manywheel.zipread.ArchiveError`.
     """
+    _check_options(head_window, max_kept, chunk_size)
     if not _is_elf(archive, member):
         return None
     return _elf_member_facts(archive, member, head_window, max_kept, chunk_size)
+
+
+def _check_options(head_window: int, max_kept: int, chunk_size: int) -> None:
+    if not 0 < head_window <= max_kept or chunk_size <= 0:
+        raise ValueError(
+            f"need 0 < head_window ({head_window}) <= max_kept ({max_kept}) "
+            f"and chunk_size ({chunk_size}) > 0"
+        )
 
 
 def _is_elf(archive: ZipArchive, member: ZipMember) -> bool:
@@ -401,6 +424,7 @@ def archive_facts(
     biggest first so that the longest one starts at once. The inflaters release the
     GIL, so the threads inflate in parallel. The result does not depend on scheduling.
     """
+    _check_options(head_window, max_kept, chunk_size)
     chosen = archive.members if members is None else members
     elf_members = [m for m in chosen if _is_elf(archive, m)]
 

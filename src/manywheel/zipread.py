@@ -21,12 +21,12 @@ Limits (bad input is normal input):
   case codes a 258-byte match in about two bits); a member that declares more
   uncompressed bytes than that from its compressed size is refused when the archive is
   opened. So is any member declaring more than ``max_member_size`` bytes (8 GiB by
-  default: the largest wheel member on PyPI we know of is under 1 GiB).
+  default, far above the biggest shared libraries shipped in wheels, CUDA ones included).
 * Inflating never produces more than the declared size: one byte more and the member is
   refused, so a lying header cannot make us inflate unbounded output. Output comes in
-  chunks of at most ``chunk_size`` bytes; input is fed in :data:`INPUT_CHUNK` slices,
-  so memory per inflating thread is bounded by ``chunk_size + INPUT_CHUNK`` plus the
-  inflater's 32 KiB window.
+  chunks of at most ``chunk_size`` bytes, from input slices of ``chunk_size / 4`` (at
+  least :data:`MIN_INPUT_CHUNK`), so memory per inflating thread is bounded by about
+  ``1.25 * chunk_size`` plus the inflater's state (a 32 KiB window for zlib).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ INFLATER: Final[ModuleType] = _pick_inflater()
 """The module whose ``decompressobj``/``crc32`` inflate members (isal, zlib-ng or zlib)."""
 
 DEFLATE_MAX_RATIO: Final = 1032
-INPUT_CHUNK: Final = 256 * 1024
+MIN_INPUT_CHUNK: Final = 64 * 1024
 DEFAULT_CHUNK: Final = 1024 * 1024
 DEFAULT_MAX_MEMBER_SIZE: Final = 8 * 1024**3
 
@@ -323,11 +323,12 @@ def _inflate(
     error: type[Exception] = module.error
     pos, end = member.data_offset, member.data_offset + member.compress_size
     remaining = member.file_size
+    in_chunk = max(MIN_INPUT_CHUNK, chunk_size // 4)
     pending = b""
     try:
         while True:
             if not pending and pos < end:
-                pending = mm[pos : min(pos + INPUT_CHUNK, end)]
+                pending = mm[pos : min(pos + in_chunk, end)]
                 pos += len(pending)
             out = inflater.decompress(pending, min(chunk_size, remaining + 1))
             pending = inflater.unconsumed_tail

@@ -93,6 +93,19 @@ def patch(path: Path, offset: int, fmt: str, *values: int) -> None:
     path.write_bytes(bytes(data))
 
 
+# (central header offset, local header offset) of the fields a lying archive changes in both
+_FIELDS = {"crc": (16, 14), "csize": (20, 18), "usize": (24, 22)}
+
+
+def patch_entry(path: Path, name: str, field: str, value: int) -> None:
+    """Set a CRC or size field consistently in the central and the local header."""
+    central = central_offset(path.read_bytes(), name)
+    local = struct.unpack_from("<I", path.read_bytes(), central + 42)[0]
+    in_central, in_local = _FIELDS[field]
+    patch(path, central + in_central, "<I", value)
+    patch(path, local + in_local, "<I", value)
+
+
 def refusal(path: Path) -> str:
     with pytest.raises(ArchiveError) as info:
         ZipArchive(path).close()
@@ -299,7 +312,7 @@ def test_absurd_declared_size(tmp_path: Path) -> None:
     zpath = make_zip(tmp_path / "a.zip", [("a", b"x" * 1000, DEFLATED)])
     cd = central_offset(zpath.read_bytes(), "a")
     csize = struct.unpack_from("<I", zpath.read_bytes(), cd + 20)[0]
-    patch(zpath, cd + 24, "<I", csize * DEFLATE_MAX_RATIO + 1)
+    patch_entry(zpath, "a", "usize", csize * DEFLATE_MAX_RATIO + 1)
     assert f"more than deflate can produce ({DEFLATE_MAX_RATIO}:1)" in refusal(zpath)
 
 
@@ -311,7 +324,7 @@ def test_member_size_limit(tmp_path: Path) -> None:
 
 def test_stored_size_mismatch(tmp_path: Path) -> None:
     zpath = make_zip(tmp_path / "a.zip", [("a", b"x" * 10, STORED)])
-    patch(zpath, central_offset(zpath.read_bytes(), "a") + 24, "<I", 11)
+    patch_entry(zpath, "a", "usize", 11)
     assert "stored member declares 11 bytes but holds 10" in refusal(zpath)
 
 
@@ -321,6 +334,34 @@ def test_local_header_disagrees(tmp_path: Path) -> None:
     raw[30:33] = b"xyz"  # the name in the local header (APPNOTE 4.3.7) of the first member
     zpath.write_bytes(bytes(raw))
     assert "the local header names a different file" in refusal(zpath)
+
+
+def test_local_header_sizes_disagree(tmp_path: Path) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("abc", b"x" * 100, DEFLATED)])
+    patch(zpath, 22, "<I", 5)  # the local header's uncompressed size
+    assert "its local and central headers disagree" in refusal(zpath)
+
+
+def test_data_descriptor_members(tmp_path: Path) -> None:
+    """zipfile streaming to an unseekable file writes bit 3 and data descriptors."""
+    buffer = io.BytesIO()
+
+    class Unseekable(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            return buffer.write(data)
+
+    with zipfile.ZipFile(Unseekable(), "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a", b"hello" * 100)
+        with zf.open("b", "w") as member:
+            member.write(b"world" * 100)
+    zpath = tmp_path / "a.zip"
+    zpath.write_bytes(buffer.getvalue())
+    with ZipArchive(zpath) as archive:
+        assert any(m.flags & 0x8 for m in archive.members)
+        assert [archive.read(m) for m in archive.members] == [b"hello" * 100, b"world" * 100]
 
 
 def test_overlapping_members(tmp_path: Path) -> None:
@@ -346,9 +387,8 @@ def test_overlapping_members(tmp_path: Path) -> None:
 def test_crc_mismatch(tmp_path: Path) -> None:
     data = os.urandom(5000)
     zpath = make_zip(tmp_path / "a.zip", [("d", data, DEFLATED), ("s", data, STORED)])
-    raw = zpath.read_bytes()
     for name in ("d", "s"):
-        patch(zpath, central_offset(raw, name) + 16, "<I", zlib.crc32(data) ^ 1)
+        patch_entry(zpath, name, "crc", zlib.crc32(data) ^ 1)
     with ZipArchive(zpath) as archive:
         for member in archive.members:
             with pytest.raises(ArchiveError, match=f"{member.name}: CRC-32 mismatch"):
@@ -360,7 +400,7 @@ def test_crc_mismatch(tmp_path: Path) -> None:
 def test_stream_longer_than_declared(tmp_path: Path) -> None:
     data = os.urandom(5000)
     zpath = make_zip(tmp_path / "a.zip", [("d", data, DEFLATED)])
-    patch(zpath, central_offset(zpath.read_bytes(), "d") + 24, "<I", 4000)
+    patch_entry(zpath, "d", "usize", 4000)
     with ZipArchive(zpath) as archive, pytest.raises(ArchiveError, match="more than the 4000"):
         archive.read(archive.members[0])
 
@@ -368,7 +408,7 @@ def test_stream_longer_than_declared(tmp_path: Path) -> None:
 def test_stream_shorter_than_declared(tmp_path: Path) -> None:
     data = bytes(5000)
     zpath = make_zip(tmp_path / "a.zip", [("d", data, DEFLATED)])
-    patch(zpath, central_offset(zpath.read_bytes(), "d") + 24, "<I", 6000)
+    patch_entry(zpath, "d", "usize", 6000)
     with ZipArchive(zpath) as archive, pytest.raises(ArchiveError, match="inflates to 5000 bytes"):
         archive.read(archive.members[0])
 
@@ -563,7 +603,7 @@ def test_malformed_members_are_reported_as_data(tmp_path: Path) -> None:
 def test_corrupt_elf_member_stream_raises(tmp_path: Path) -> None:
     """A CRC mismatch is archive-level corruption: it raises instead of being data."""
     zpath = make_zip(tmp_path / "a.whl", [("libz.so.1", LIBZ.read_bytes(), DEFLATED)])
-    patch(zpath, central_offset(zpath.read_bytes(), "libz.so.1") + 16, "<I", 0)
+    patch_entry(zpath, "libz.so.1", "crc", 0)
     with pytest.raises(ArchiveError, match="CRC-32 mismatch"):
         wheel_elf_facts(zpath)
 

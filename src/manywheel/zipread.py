@@ -116,6 +116,7 @@ _LOCAL_SIG: Final = b"PK\x03\x04"
 
 _FLAG_ENCRYPTED: Final = 0x0001  # APPNOTE 4.4.4 bit 0
 _FLAG_STRONG_ENCRYPTION: Final = 0x0040  # bit 6
+_FLAG_DATA_DESCRIPTOR: Final = 0x0008  # bit 3
 _FLAG_UTF8: Final = 0x0800  # bit 11 (APPNOTE Appendix D)
 _FLAG_MASKED_HEADERS: Final = 0x2000  # bit 13
 _ZIP64_EXTRA: Final = 0x0001  # APPNOTE 4.5.3
@@ -476,8 +477,8 @@ def _read_entry(
     data_offset = offset + _LOCAL.size + local_name_len + local_extra_len
     if mm[offset + _LOCAL.size : offset + _LOCAL.size + local_name_len] != raw_name:
         raise ArchiveError(f"{label}: {name}: the local header names a different file")
-    if local[3] != method:
-        raise ArchiveError(f"{label}: {name}: local and central headers disagree on the method")
+    if local[3] != method or not _local_agrees(local, flags, crc, csize, usize):
+        raise ArchiveError(f"{label}: {name}: its local and central headers disagree")
     if data_offset + csize > cd_offset:
         raise ArchiveError(f"{label}: {name}: data runs past the start of the central directory")
     date_time = (
@@ -502,6 +503,23 @@ def _read_entry(
         date_time=date_time,
     )
     return member, next_pos
+
+
+def _local_agrees(local: tuple[int, ...], flags: int, crc: int, csize: int, usize: int) -> bool:
+    """Whether a local header (APPNOTE 4.3.7) matches its central entry.
+
+    With flag bit 3 the CRC and sizes follow the data in a data descriptor (APPNOTE
+    4.3.9) and the local fields may be zero; 0xFFFFFFFF sizes defer to zip64 extras.
+    Extractors that trust the local header must not see another file than we do.
+    """
+    if flags & _FLAG_DATA_DESCRIPTOR:
+        return True
+    _, _, _, _, _, _, local_crc, local_csize, local_usize, _, _ = local
+    return (
+        local_crc == crc
+        and local_csize in (csize, 0xFFFFFFFF)
+        and local_usize in (usize, 0xFFFFFFFF)
+    )
 
 
 def _decode_name(raw: bytes, flags: int, label: str) -> str:

@@ -71,10 +71,11 @@ def _pick_inflater() -> ModuleType:
         pass
     try:
         from zlib_ng import zlib_ng  # noqa: PLC0415
-
-        return zlib_ng
     except ImportError:
         return zlib
+    else:
+        module: ModuleType = zlib_ng
+        return module
 
 
 INFLATER: Final[ModuleType] = _pick_inflater()

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from manywheel.elf import ElfFile, ElfHeader
+from manywheel.elf import ElfHeader
 from manywheel.errors import ElfError, InputError
 from manywheel.ldcache import CacheFormatError, LdCache, cache_flags_for_arch, parse_ld_so_cache
 from manywheel.ldconf import read_ld_so_conf
@@ -37,15 +37,17 @@ from manywheel.ldconfig import (
     musl_ldso_arch,
     split_search_path,
 )
-from manywheel.ldfs import Filesystem, HostFilesystem
+from manywheel.ldfs import ElfView, Filesystem, HostFilesystem
 
 __all__ = [
     "Attempt",
     "DependencyTree",
+    "ElfView",
     "Filesystem",
     "HostFilesystem",
     "LoadedObject",
     "LoaderConfig",
+    "LoaderSession",
     "Resolution",
     "Rule",
     "SearchSetup",
@@ -388,7 +390,7 @@ class _Candidate:
     skip_reason: str | None = None  # recorded as not-modelled
 
 
-def _object_facts(elf: ElfFile, path: str, fs: Filesystem) -> LoadedObject:
+def _object_facts(elf: ElfView, path: str, fs: Filesystem) -> LoadedObject:
     header = elf.header
     dynamic = elf.dynamic
     return LoadedObject(
@@ -410,10 +412,34 @@ def _object_facts(elf: ElfFile, path: str, fs: Filesystem) -> LoadedObject:
     )
 
 
+@dataclass
+class _SystemPart:
+    """The system part of the search (cache, conf, default or musl dirs), read once."""
+
+    system_dirs: tuple[str, ...] = ()
+    cache: LdCache | None = None
+    cache_status: str = "not used"
+    conf_dirs: tuple[str, ...] = ()
+    conf_files: tuple[str, ...] = ()
+    musl_path_file: str | None = None
+    musl_dirs: tuple[str, ...] = ()
+    musl_dirs_rule: Rule = field(default_factory=lambda: Rule("musl-default-dirs"))
+    problems: list[str] = field(default_factory=list)
+
+
+_Memo = dict[tuple[str, str, str], _SystemPart]
+
+
 class _Resolver:
     def __init__(
-        self, config: LoaderConfig, fs: Filesystem, root: LoadedObject, libc: LibcFlavor
+        self,
+        config: LoaderConfig,
+        fs: Filesystem,
+        root: LoadedObject,
+        libc: LibcFlavor,
+        memo: _Memo | None = None,
     ) -> None:
+        self.memo: _Memo = {} if memo is None else memo
         self.config = config
         self.fs = fs
         self.root_header = root
@@ -437,28 +463,59 @@ class _Resolver:
     def prepare_glibc(self) -> None:
         if self.config.ldpaths is not None:
             return
-        self.system_dirs = self.config.system_dirs or default_system_dirs(self.root_header.arch)
+        key = ("glibc", self.root_header.arch or "", "")
+        memo = self.memo.get(key)
+        if memo is None:
+            memo = self._read_glibc_system()
+            self.memo[key] = memo
+        self._apply(memo)
+
+    def _read_glibc_system(self) -> _SystemPart:
+        part = _SystemPart(
+            system_dirs=self.config.system_dirs or default_system_dirs(self.root_header.arch)
+        )
         path = self.config.cache_file
         try:
             data = self.fs.read_bytes(path)
         except OSError as exc:
-            self.cache_status = f"missing ({exc.strerror or exc})"
+            part.cache_status = f"missing ({exc.strerror or exc})"
         else:
             try:
-                self.cache = parse_ld_so_cache(data)
-                self.cache_status = "used"
+                part.cache = parse_ld_so_cache(data)
+                part.cache_status = "used"
             except CacheFormatError as exc:
-                self.cache_status = f"invalid ({exc})"
-        if self.cache is None:
+                part.cache_status = f"invalid ({exc})"
+        if part.cache is None:
             # No usable cache: search what ldconfig would have indexed.
             conf = read_ld_so_conf(self.fs, self.config.conf_file)
-            self.conf_dirs = conf.dirs
-            self.conf_files = conf.files
-            self.problems.extend(conf.problems)
+            part.conf_dirs = conf.dirs
+            part.conf_files = conf.files
+            part.problems.extend(conf.problems)
+        return part
+
+    def _apply(self, part: _SystemPart) -> None:
+        self.system_dirs = part.system_dirs
+        self.cache = part.cache
+        self.cache_status = part.cache_status
+        self.conf_dirs = part.conf_dirs
+        self.conf_files = part.conf_files
+        self.musl_path_file = part.musl_path_file
+        self.musl_dirs = part.musl_dirs
+        self.musl_dirs_rule = part.musl_dirs_rule
+        self.problems.extend(part.problems)
 
     def prepare_musl(self, interpreter: str) -> None:
         if self.config.ldpaths is not None:
             return
+        key = ("musl", self.root_header.arch or "", interpreter)
+        memo = self.memo.get(key)
+        if memo is None:
+            memo = self._read_musl_system(interpreter)
+            self.memo[key] = memo
+        self._apply(memo)
+
+    def _read_musl_system(self, interpreter: str) -> _SystemPart:
+        part = _SystemPart()
         match = re.fullmatch(r"ld-musl-(.+)\.so\.1", posixpath.basename(interpreter))
         ldso_arch = match.group(1) if match else musl_ldso_arch(self.root_header.arch) or ""
         # ldso/dynlink.c: the file is <prefix>/etc/ld-musl-ARCH.path, where <prefix> is
@@ -468,20 +525,21 @@ class _Resolver:
         )
         prefix = "" if prefix == "/" else prefix
         path_file = f"{prefix}/etc/ld-musl-{ldso_arch}.path"
-        self.musl_path_file = path_file
+        part.musl_path_file = path_file
         try:
             text = self.fs.read_bytes(path_file).decode("utf-8", "surrogateescape")
         except FileNotFoundError:
-            self.musl_dirs = MUSL_DEFAULT_DIRS
-            self.musl_dirs_rule = Rule("musl-default-dirs")
+            part.musl_dirs = MUSL_DEFAULT_DIRS
+            part.musl_dirs_rule = Rule("musl-default-dirs")
         except OSError as exc:
             # Exists but unreadable: musl then searches no system directory at all.
-            self.musl_dirs = ()
-            self.musl_dirs_rule = Rule("musl-path-file", owner=path_file)
-            self.problems.append(f"{path_file}: cannot read ({exc.strerror or exc})")
+            part.musl_dirs = ()
+            part.musl_dirs_rule = Rule("musl-path-file", owner=path_file)
+            part.problems.append(f"{path_file}: cannot read ({exc.strerror or exc})")
         else:
-            self.musl_dirs = split_search_path(text, ":\n")
-            self.musl_dirs_rule = Rule("musl-path-file", owner=path_file)
+            part.musl_dirs = split_search_path(text, ":\n")
+            part.musl_dirs_rule = Rule("musl-path-file", owner=path_file)
+        return part
 
     def setup(self) -> SearchSetup:
         return SearchSetup(
@@ -627,7 +685,7 @@ class _Resolver:
 
     # ---- probing one candidate
 
-    def _check(self, elf: ElfFile) -> tuple[AttemptResult, str, bool] | None:
+    def _check(self, elf: ElfView) -> tuple[AttemptResult, str, bool] | None:
         """glibc ``open_verify``: None if loadable, else (result, detail, fatal)."""
         header: ElfHeader = elf.header
         want = self.root_header
@@ -942,49 +1000,81 @@ def resolve_tree(
             if os.fspath(path) not in message and host_path not in message:
                 message = f"{os.fspath(path)}: {message}"
             raise ElfError(message) from exc
-        libc, why = _detect_libc(config, root)
-        notes: list[str] = []
-        if why:
-            notes.append(f"musl rules used: {why}")
-        resolver = _Resolver(config, view, root, libc)
-        if root.interpreter is None and root.elf_type == _ET_EXEC:
-            notes.append("statically linked: no interpreter")
-        if libc == "glibc":
-            interpreter = root.interpreter or glibc_interpreter(root.arch)
-            resolver.prepare_glibc()
-        else:
-            interpreter = (
-                root.interpreter or f"/lib/ld-musl-{musl_ldso_arch(root.arch) or 'unknown'}.so.1"
-            )
-            resolver.prepare_musl(interpreter)
-        interp_node: _Node | None = None
-        if interpreter is not None and (root.interpreter is not None or root.needed):
-            interp_node = resolver.load_interpreter(interpreter)
-            if root.interpreter is None:
-                interp_node.notes.append(
-                    "the root has no PT_INTERP: assumed loaded by the standard interpreter"
-                )
-        # The root: names are its path and (glibc) its soname.
-        root_names = {logical}
-        if libc == "glibc" and root.soname:
-            root_names.add(root.soname)
-        root_origin = posixpath.dirname(
-            root.realpath
-            if (root.interpreter is not None or root.elf_type == _ET_EXEC)
-            else logical
-        )
-        root_loaded = _Loaded(
-            obj=root, fs=root_fs, origin=root_origin, loader=None, names=root_names
-        )
-        resolver.loaded.append(root_loaded)
-        top = resolver.load_all(root_loaded)
-        return DependencyTree(
-            root=root,
-            setup=resolver.setup(),
-            interpreter=interp_node.freeze() if interp_node is not None else None,
-            dependencies=tuple(node.freeze() for node in top),
-            notes=tuple(notes),
-        )
+        return _resolve_root(config, view, root_fs, logical, root, memo=None)
     finally:
         for opened in owned:
             opened.close()
+
+
+def _resolve_root(
+    config: LoaderConfig,
+    view: Filesystem,
+    root_fs: Filesystem,
+    logical: str,
+    root: LoadedObject,
+    *,
+    memo: _Memo | None,
+) -> DependencyTree:
+    """The tree of ``root`` (at ``logical`` in ``root_fs``), searched in ``view``."""
+    libc, why = _detect_libc(config, root)
+    notes: list[str] = []
+    if why:
+        notes.append(f"musl rules used: {why}")
+    resolver = _Resolver(config, view, root, libc, memo)
+    if root.interpreter is None and root.elf_type == _ET_EXEC:
+        notes.append("statically linked: no interpreter")
+    if libc == "glibc":
+        interpreter = root.interpreter or glibc_interpreter(root.arch)
+        resolver.prepare_glibc()
+    else:
+        interpreter = (
+            root.interpreter or f"/lib/ld-musl-{musl_ldso_arch(root.arch) or 'unknown'}.so.1"
+        )
+        resolver.prepare_musl(interpreter)
+    interp_node: _Node | None = None
+    if interpreter is not None and (root.interpreter is not None or root.needed):
+        interp_node = resolver.load_interpreter(interpreter)
+        if root.interpreter is None:
+            interp_node.notes.append(
+                "the root has no PT_INTERP: assumed loaded by the standard interpreter"
+            )
+    # The root: names are its path and (glibc) its soname.
+    root_names = {logical}
+    if libc == "glibc" and root.soname:
+        root_names.add(root.soname)
+    root_origin = posixpath.dirname(
+        root.realpath if (root.interpreter is not None or root.elf_type == _ET_EXEC) else logical
+    )
+    root_loaded = _Loaded(obj=root, fs=root_fs, origin=root_origin, loader=None, names=root_names)
+    resolver.loaded.append(root_loaded)
+    top = resolver.load_all(root_loaded)
+    return DependencyTree(
+        root=root,
+        setup=resolver.setup(),
+        interpreter=interp_node.freeze() if interp_node is not None else None,
+        dependencies=tuple(node.freeze() for node in top),
+        notes=tuple(notes),
+    )
+
+
+class LoaderSession:
+    """Resolve the trees of many roots that live in one filesystem view.
+
+    The system part of the search (``ld.so.cache`` or ``ld.so.conf``, default
+    directories; musl's path file) is read and parsed once per libc, architecture and
+    interpreter, and the view caches every parsed file, so each further root costs only
+    its own search. ``fs`` is not closed by the session.
+    """
+
+    def __init__(self, config: LoaderConfig, fs: Filesystem) -> None:
+        self.config = config
+        self.fs = fs
+        self._memo: _Memo = {}
+
+    def resolve(self, path: str) -> DependencyTree:
+        """The tree of the ELF file at ``path`` in the view (an absolute view path).
+
+        Raises ElfError when the file is not ELF or malformed, OSError when unreadable.
+        """
+        root = _object_facts(self.fs.open_elf(path), path, self.fs)
+        return _resolve_root(self.config, self.fs, self.fs, path, root, memo=self._memo)

@@ -11,12 +11,30 @@ import posixpath
 import stat
 from typing import Protocol
 
-from manywheel.elf import ElfFile
+from manywheel.elf import DynamicInfo, ElfFile, ElfHeader
 from manywheel.errors import ElfError
 
-__all__ = ["Filesystem", "HostFilesystem"]
+__all__ = ["ElfView", "Filesystem", "HostFilesystem"]
 
 _SYMLINK_LIMIT = 40  # Linux's MAXSYMLINKS
+
+
+class ElfView(Protocol):
+    """What the loader model reads of an ELF file: the header, PT_INTERP, PT_DYNAMIC.
+
+    Both a lazy :class:`~manywheel.elf.ElfFile` (files on disk) and an already parsed
+    :class:`~manywheel.elf.ElfFacts` (wheel members, read from the zip once) qualify,
+    so a filesystem view never has to re-read a file it already has the facts of.
+    """
+
+    @property
+    def header(self) -> ElfHeader: ...
+
+    @property
+    def interpreter(self) -> str | None: ...
+
+    @property
+    def dynamic(self) -> DynamicInfo | None: ...
 
 
 class Filesystem(Protocol):
@@ -40,7 +58,7 @@ class Filesystem(Protocol):
 
     def glob(self, pattern: str) -> list[str]: ...
 
-    def open_elf(self, path: str) -> ElfFile:
+    def open_elf(self, path: str) -> ElfView:
         """The parsed ELF file at ``path`` (one object per real path).
 
         Raises ElfError when the file is not ELF or is malformed, OSError when unreadable.

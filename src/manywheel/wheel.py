@@ -1,0 +1,775 @@
+"""What a wheel says about itself: filename, ``.dist-info/WHEEL``, ``RECORD``, ``.data``.
+
+The wheel format is PEP 427 (as amended by PEP 491 and maintained as the PyPA "Binary
+distribution format" specification); ``RECORD`` comes from PEP 376. This module parses
+those three sources of truth and checks them against each other and against the archive:
+
+* :func:`parse_wheel_filename` -- ``{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl``
+  with its compressed tag sets expanded in a deterministic order;
+* :func:`parse_wheel_metadata` -- the ``WHEEL`` file (email-header format);
+* :func:`find_dist_info` -- the one ``{name}-{version}.dist-info`` directory;
+* :func:`parse_record` / :func:`check_record` -- ``RECORD`` rows and their agreement with
+  the archive members (hash, size, missing and extra entries);
+* :func:`check_tags` / :func:`purelib_note` -- filename tags against ``WHEEL`` ``Tag:`` lines;
+* :func:`read_wheel` -- all of the above for one :class:`~manywheel.zipread.ZipArchive`.
+
+Everything except :func:`read_wheel` and :func:`hash_member` is pure: text in, values out.
+Inconsistencies an installer could live with become :class:`~manywheel.report.Evidence`
+(kinds ``"record"`` and ``"tag-mismatch"``); what makes the wheel unreadable as a wheel
+(no WHEEL, no RECORD, an unparsable row, a future major Wheel-Version) raises
+:class:`~manywheel.errors.InputError` with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import dataclasses
+import email.parser
+import email.policy
+import hashlib
+import io
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from packaging.tags import Tag, parse_tag
+from packaging.utils import (
+    InvalidWheelFilename,
+    canonicalize_name,
+)
+from packaging.utils import (
+    parse_wheel_filename as _packaging_parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from manywheel.errors import InputError
+from manywheel.report import Evidence, WheelIdentity
+from manywheel.zipread import ZipArchive, ZipMember
+
+__all__ = [
+    "DATA_SCHEMES",
+    "STRONG_HASHES",
+    "SUPPORTED_WHEEL_MAJOR",
+    "WEAK_HASHES",
+    "MemberDigest",
+    "RecordEntry",
+    "RecordHasher",
+    "WheelInfo",
+    "WheelMetadata",
+    "check_record",
+    "check_tags",
+    "find_dist_info",
+    "format_record",
+    "hash_member",
+    "member_digests",
+    "parse_record",
+    "parse_wheel_filename",
+    "parse_wheel_metadata",
+    "purelib_note",
+    "read_wheel",
+    "record_algorithms",
+    "record_hash",
+]
+
+SUPPORTED_WHEEL_MAJOR: Final = 1
+"""PEP 427: an installer "must fail if Wheel-Version has a greater major version"."""
+
+SUPPORTED_WHEEL_VERSION: Final = (1, 0)
+
+STRONG_HASHES: Final = frozenset(
+    {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b", "blake2s"}
+)
+"""RECORD hash algorithms accepted: PEP 427 asks for "sha256 or better"."""
+
+WEAK_HASHES: Final = frozenset({"md5", "sha1", "sha224", "sha3_224"})
+"""Algorithms hashlib knows but PEP 427 refuses (md5 and sha1 by name, the rest are weaker
+than sha256)."""
+
+DATA_SCHEMES: Final = ("purelib", "platlib", "headers", "scripts", "data")
+"""The install schemes a ``.data`` directory may hold (PEP 427, "The .data directory")."""
+
+SIGNATURE_SUFFIXES: Final = (".jws", ".p7s")
+"""``RECORD.jws`` / ``RECORD.p7s`` sign RECORD (PEP 427, "Signed wheel files"); they are
+not hashed in RECORD, and RECORD itself cannot hash itself."""
+
+MAX_WHEEL_SIZE: Final = 1024 * 1024
+MAX_RECORD_SIZE: Final = 256 * 1024 * 1024
+
+_FILENAME_FORMAT: Final = "PEP 427: {name}-{version}(-{build})?-{python}-{abi}-{platform}.whl"
+_WHEEL_VERSION: Final = re.compile(r"(\d+)\.(\d+)")
+_DRIVE: Final = re.compile(r"[A-Za-z]:")
+
+
+# -- filename ------------------------------------------------------------------------------
+
+
+def parse_wheel_filename(filename: str) -> tuple[str, str, str | None, tuple[str, ...]]:
+    """Split a wheel filename (PEP 427 "File name convention") into its parts.
+
+    Returns ``(name, version, build, tags)``: name, version and build exactly as written
+    in the filename (``build`` is None when absent), and every tag of the compressed tag
+    set (PEP 425 "Compressed Tag Sets") expanded as ``python x abi x platform``, each in
+    the order written, without repeats. Validation is :mod:`packaging`'s; ``filename`` may
+    be a path, only its last component is parsed. Raises :class:`InputError`.
+    """
+    base = os.path.basename(filename)
+    try:
+        _packaging_parse_wheel_filename(base)
+    except InvalidWheelFilename as exc:
+        raise InputError(f"{filename}: not a wheel filename ({_FILENAME_FORMAT}): {exc}") from None
+    parts = base[: -len(".whl")].split("-")
+    # packaging accepted it: 5 or 6 dash-separated parts.
+    name, version = parts[0], parts[1]
+    build = parts[2] if len(parts) == 6 else None
+    pythons, abis, platforms = (p.split(".") for p in parts[-3:])
+    tags: dict[str, None] = {}
+    for py in pythons:
+        for abi in abis:
+            for plat in platforms:
+                tags[str(Tag(py, abi, plat))] = None
+    return name, version, build, tuple(tags)
+
+
+def _platform_parts(tags: Iterable[str]) -> tuple[str, ...]:
+    platforms: dict[str, None] = {}
+    for tag in tags:
+        platforms[tag.rsplit("-", 1)[-1]] = None
+    return tuple(platforms)
+
+
+# -- WHEEL ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WheelMetadata:
+    """The ``{name}-{version}.dist-info/WHEEL`` file (PEP 427 "File contents").
+
+    ``tags`` are the ``Tag:`` lines in file order; ``build`` the optional ``Build:`` line.
+    ``notes`` are things worth saying that do not make the file unusable (a newer minor
+    Wheel-Version, which PEP 427 says to warn about; a missing or odd Root-Is-Purelib).
+    """
+
+    wheel_version: str
+    generator: str | None
+    root_is_purelib: bool
+    tags: tuple[str, ...]
+    build: str | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def version_tuple(self) -> tuple[int, int]:
+        """``Wheel-Version`` as ``(major, minor)``."""
+        match = _WHEEL_VERSION.fullmatch(self.wheel_version)
+        assert match is not None  # checked by parse_wheel_metadata
+        return int(match.group(1)), int(match.group(2))
+
+
+def parse_wheel_metadata(text: str, source: str) -> WheelMetadata:
+    """Parse a WHEEL file; ``source`` names it in messages (e.g. ``x.whl: x.dist-info/WHEEL``).
+
+    The format is email headers (RFC 822 as read by :mod:`email`, like METADATA), so a
+    header after the first blank line is not a header: that is what installers see too.
+    A missing or malformed ``Wheel-Version``, or a major version above 1, raises
+    :class:`InputError` (PEP 427: the installer "must fail").
+    """
+    message = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(text)
+    versions = [str(v).strip() for v in message.get_all("Wheel-Version") or []]
+    if not versions:
+        raise InputError(f"{source}: no Wheel-Version header (PEP 427 requires one)")
+    if len(set(versions)) > 1:
+        raise InputError(f"{source}: conflicting Wheel-Version headers: {', '.join(versions)}")
+    version = versions[0]
+    match = _WHEEL_VERSION.fullmatch(version)
+    if match is None:
+        raise InputError(f"{source}: Wheel-Version {version!r} is not of the form MAJOR.MINOR")
+    major, minor = int(match.group(1)), int(match.group(2))
+    if major > SUPPORTED_WHEEL_MAJOR:
+        raise InputError(
+            f"{source}: Wheel-Version {version} is not supported "
+            f"(manywheel reads major version {SUPPORTED_WHEEL_MAJOR}; PEP 427: must fail)"
+        )
+    notes: list[str] = []
+    if (major, minor) > SUPPORTED_WHEEL_VERSION:
+        notes.append(
+            f"{source}: Wheel-Version {version} is newer than 1.0; read as 1.0 (PEP 427: warn)"
+        )
+    purelib_value = message.get("Root-Is-Purelib")
+    if purelib_value is None:
+        notes.append(f"{source}: no Root-Is-Purelib header; taken as false")
+        root_is_purelib = False
+    else:
+        lowered = str(purelib_value).strip().lower()
+        root_is_purelib = lowered == "true"
+        if lowered not in ("true", "false"):
+            notes.append(
+                f"{source}: Root-Is-Purelib is {str(purelib_value).strip()!r}, "
+                "neither true nor false; taken as false"
+            )
+    generator = message.get("Generator")
+    build = message.get("Build")
+    return WheelMetadata(
+        wheel_version=version,
+        generator=None if generator is None else str(generator).strip(),
+        root_is_purelib=root_is_purelib,
+        tags=tuple(str(t).strip() for t in message.get_all("Tag") or []),
+        build=None if build is None else str(build).strip(),
+        notes=tuple(notes),
+    )
+
+
+# -- dist-info / data directories ----------------------------------------------------------
+
+
+def _top_level_dirs(names: Iterable[str], suffix: str) -> list[str]:
+    found: dict[str, None] = {}
+    for name in names:
+        top, sep, _ = name.partition("/")
+        if sep and top.endswith(suffix):
+            found[top] = None
+    return list(found)
+
+
+def _same_project(directory: str, suffix: str, name: str, version: str) -> bool:
+    """Whether ``{dname}-{dversion}{suffix}`` names project ``name`` at ``version``.
+
+    Names compare after PEP 503 normalization, versions after PEP 440 normalization
+    (falling back to the exact string for a version packaging cannot parse).
+    """
+    stem = directory[: -len(suffix)]
+    dname, sep, dversion = stem.rpartition("-")
+    if not sep or canonicalize_name(dname) != canonicalize_name(name):
+        return False
+    try:
+        return Version(dversion) == Version(version)
+    except InvalidVersion:
+        return dversion == version
+
+
+def find_dist_info(names: Sequence[str], name: str, version: str, *, source: str = "wheel") -> str:
+    """The wheel's ``{name}-{version}.dist-info`` directory (no trailing slash).
+
+    PEP 427 puts exactly one ``.dist-info`` directory at the root of the archive; it
+    must belong to the distribution the filename names (PEP 503 name normalization,
+    PEP 440 version normalization: ``Foo_Bar-1.0`` matches ``foo_bar-1.0.0``). None,
+    several, or one for another project raise :class:`InputError` listing what was found.
+    """
+    candidates = _top_level_dirs(names, ".dist-info")
+    expected = f"{name}-{version}.dist-info"
+    if len(candidates) != 1:
+        found = ", ".join(candidates) if candidates else "none"
+        raise InputError(
+            f"{source}: expected one .dist-info directory ({expected}), "
+            f"found {len(candidates)}: {found}"
+        )
+    if not _same_project(candidates[0], ".dist-info", name, version):
+        raise InputError(
+            f"{source}: the .dist-info directory {candidates[0]} does not match "
+            f"the filename's {name} {version} (expected {expected})"
+        )
+    return candidates[0]
+
+
+def _find_data_dir(names: Sequence[str], name: str, version: str, source: str) -> str | None:
+    """The ``{name}-{version}.data`` directory (PEP 427), if the wheel has one."""
+    matching = [
+        d for d in _top_level_dirs(names, ".data") if _same_project(d, ".data", name, version)
+    ]
+    if len(matching) > 1:
+        raise InputError(
+            f"{source}: more than one .data directory for {name} {version}: {', '.join(matching)}"
+        )
+    return matching[0] if matching else None
+
+
+# -- RECORD --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEntry:
+    """One RECORD row (PEP 376 "RECORD", PEP 427 "The .dist-info directory").
+
+    ``hash_digest`` is the urlsafe base64 digest without ``=`` padding, as written;
+    ``hash_algorithm`` and ``hash_digest`` are None for an empty hash field, ``size``
+    is None for an empty size field. ``line`` is where the row ends in RECORD (1-based).
+    """
+
+    path: str
+    hash_algorithm: str | None
+    hash_digest: str | None
+    size: int | None
+    line: int = 0
+
+    def to_row(self) -> tuple[str, str, str]:
+        """The three CSV fields of this entry."""
+        hash_field = (
+            "" if self.hash_algorithm is None else f"{self.hash_algorithm}={self.hash_digest}"
+        )
+        return self.path, hash_field, "" if self.size is None else str(self.size)
+
+
+def parse_record(text: str, source: str) -> tuple[RecordEntry, ...]:
+    """Parse RECORD: CSV rows ``path,algorithm=digest,size`` (PEP 376, PEP 427).
+
+    Paths may hold commas (then they are quoted, CSV style). Blank lines are skipped.
+    A row without exactly three fields, with an empty path, a hash field without
+    ``=``, or a size that is not a non-negative decimal integer raises
+    :class:`InputError` naming ``source`` and the line number.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    entries: list[RecordEntry] = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            entries.append(_record_row(row, source, line))
+    except csv.Error as exc:
+        raise InputError(f"{source}: line {reader.line_num}: malformed CSV ({exc})") from None
+    return tuple(entries)
+
+
+def _record_row(row: Sequence[str], source: str, line: int) -> RecordEntry:
+    where = f"{source}: line {line}"
+    if len(row) != 3:
+        raise InputError(f"{where}: expected 3 fields (path,hash,size), found {len(row)}")
+    path, hash_field, size_field = row
+    if not path:
+        raise InputError(f"{where}: empty path")
+    algorithm: str | None = None
+    digest: str | None = None
+    if hash_field:
+        algorithm, sep, digest = hash_field.partition("=")
+        if not sep or not algorithm or not digest:
+            raise InputError(f"{where}: hash {hash_field!r} is not of the form algorithm=digest")
+    size: int | None = None
+    if size_field:
+        if not size_field.isascii() or not size_field.isdigit():
+            raise InputError(f"{where}: size {size_field!r} is not a non-negative integer")
+        size = int(size_field)
+    return RecordEntry(path, algorithm, digest, size, line)
+
+
+def format_record(entries: Iterable[RecordEntry]) -> str:
+    """RECORD text for ``entries`` (CSV, ``\\n`` line ends, quoting only where needed)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for entry in entries:
+        writer.writerow(entry.to_row())
+    return out.getvalue()
+
+
+def record_algorithms(entries: Iterable[RecordEntry]) -> frozenset[str]:
+    """The strong hash algorithms RECORD uses (lower case): what :func:`hash_member` needs."""
+    return frozenset(
+        e.hash_algorithm.lower()
+        for e in entries
+        if e.hash_algorithm is not None and e.hash_algorithm.lower() in STRONG_HASHES
+    )
+
+
+# -- hashing -------------------------------------------------------------------------------
+
+
+def _b64(raw: bytes) -> str:
+    """urlsafe base64 without padding: RECORD's digest encoding (PEP 427)."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDigest:
+    """What is known of one member's content, to compare against its RECORD row.
+
+    ``sha256`` is the urlsafe-base64-nopad digest, or None when the caller did not hash
+    the member: then only ``size`` (take it from the central directory) is compared.
+    ``others`` holds digests for other strong algorithms RECORD may use (sorted pairs
+    ``(algorithm, digest)``); a RECORD hash in an algorithm not computed here is not
+    compared (the size still is).
+    """
+
+    sha256: str | None
+    size: int
+    others: tuple[tuple[str, str], ...] = ()
+
+    def digest(self, algorithm: str) -> str | None:
+        """The digest for ``algorithm`` (lower case), or None when not computed."""
+        if algorithm == "sha256":
+            return self.sha256
+        for name, value in self.others:
+            if name == algorithm:
+                return value
+        return None
+
+
+class RecordHasher:
+    """Incremental hashing of one member's content: :meth:`update` chunks, then :meth:`result`.
+
+    Computes sha256 always, plus any other ``algorithms`` from :data:`STRONG_HASHES`.
+    """
+
+    def __init__(self, algorithms: Iterable[str] = ()) -> None:
+        names = sorted({"sha256", *(a.lower() for a in algorithms)})
+        unknown = [a for a in names if a not in STRONG_HASHES]
+        if unknown:
+            raise ValueError(f"not a strong RECORD hash algorithm: {', '.join(unknown)}")
+        self._hashes = {name: hashlib.new(name) for name in names}
+        self._size = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        for h in self._hashes.values():
+            h.update(data)
+        self._size += len(data)
+
+    def result(self) -> MemberDigest:
+        digests = {name: _b64(h.digest()) for name, h in self._hashes.items()}
+        sha256 = digests.pop("sha256")
+        return MemberDigest(sha256, self._size, tuple(sorted(digests.items())))
+
+
+def record_hash(data: bytes, algorithms: Iterable[str] = ()) -> MemberDigest:
+    """The :class:`MemberDigest` of ``data`` (sha256 plus ``algorithms``)."""
+    hasher = RecordHasher(algorithms)
+    hasher.update(data)
+    return hasher.result()
+
+
+def hash_member(
+    archive: ZipArchive, member: ZipMember, algorithms: Iterable[str] = ()
+) -> MemberDigest:
+    """Stream ``member`` out of ``archive`` (CRC-checked by zipread) and hash it."""
+    hasher = RecordHasher(algorithms)
+    for chunk in archive.iter_content(member):
+        hasher.update(chunk)
+    return hasher.result()
+
+
+def member_digests(
+    archive: ZipArchive, record: Iterable[RecordEntry] = (), *, hash_contents: bool = True
+) -> dict[str, MemberDigest]:
+    """The :class:`MemberDigest` of every file member of ``archive``, in archive order,
+    ready for :func:`check_record`.
+
+    With ``hash_contents`` every member is inflated and hashed with sha256 and the other
+    strong algorithms ``record`` uses (:func:`record_algorithms`); without, digests hold
+    only the central directory's sizes (instant, and still catches wrong sizes).
+    """
+    algorithms = record_algorithms(record)
+    if not hash_contents:
+        return {m.name: MemberDigest(None, m.file_size) for m in archive.members if not m.is_dir}
+    return {m.name: hash_member(archive, m, algorithms) for m in archive.members if not m.is_dir}
+
+
+# -- RECORD against the archive ------------------------------------------------------------
+
+
+def _invalid_path(path: str) -> str | None:
+    """Why ``path`` cannot name a member of a wheel (None when it can)."""
+    if path.startswith("/") or _DRIVE.match(path):
+        return "an absolute path"
+    if "\\" in path:
+        return "a path with a backslash"
+    parts = path.split("/")
+    if ".." in parts:
+        return "a path with a '..' component"
+    if "" in parts or "." in parts:
+        return "a path with an empty or '.' component"
+    return None
+
+
+def _is_exempt(path: str, record_path: str) -> bool:
+    return path == record_path or any(path == record_path + s for s in SIGNATURE_SUFFIXES)
+
+
+def check_record(
+    entries: Sequence[RecordEntry],
+    members: Mapping[str, MemberDigest | None],
+    record_path: str,
+) -> tuple[Evidence, ...]:
+    """Compare RECORD with the archive; one ``"record"`` :class:`Evidence` per problem.
+
+    ``members`` maps every file member of the wheel (directories excluded) to what is
+    known of its content: a :class:`MemberDigest` (with or without hashes; without, only
+    the size is compared) or None (only its presence is checked). Reported, in RECORD
+    order and then in ``members`` order:
+
+    * a row whose path cannot be a member (absolute, ``..``: "extra/invalid entry");
+    * a path listed more than once (checked once, on its first row);
+    * a row naming no member;
+    * a file without a hash, or hashed with md5/sha1/another algorithm weaker than
+      sha256 or unknown (PEP 427: "sha256 or better");
+    * a wrong size, a wrong hash;
+    * a member RECORD does not list.
+
+    RECORD and its signatures (``RECORD.jws``, ``RECORD.p7s``) are exempt from hashes and
+    from being listed (PEP 427: RECORD cannot hash itself; signatures sign RECORD).
+    """
+    evidence: list[Evidence] = []
+
+    def add(path: str, text: str) -> None:
+        evidence.append(_record_evidence(path, text))
+
+    counts = Counter(e.path for e in entries)
+    seen: set[str] = set()
+    for entry in entries:
+        path = entry.path
+        if path in seen:
+            continue
+        seen.add(path)
+        if counts[path] > 1:
+            add(path, f"{record_path} lists {path} {counts[path]} times")
+        why = _invalid_path(path)
+        if why is not None:
+            add(path, f"{record_path} lists {path!r}, {why}, which cannot be a wheel member")
+            continue
+        if path not in members:
+            add(path, f"{record_path} lists {path}, which is not in the wheel")
+            continue
+        if _is_exempt(path, record_path):
+            continue
+        evidence.extend(_check_entry(entry, members[path], record_path))
+    for path in members:
+        if path not in seen and not _is_exempt(path, record_path):
+            add(path, f"{path} is not listed in {record_path}")
+    return tuple(evidence)
+
+
+def _record_evidence(path: str, text: str, detail: str | None = None) -> Evidence:
+    return Evidence(kind="record", file=path, text=text, detail=detail)
+
+
+def _check_entry(
+    entry: RecordEntry, known: MemberDigest | None, record_path: str
+) -> list[Evidence]:
+    """Hash-algorithm, size and hash problems of one RECORD row whose member exists."""
+    path = entry.path
+    found: list[Evidence] = []
+    comparable: str | None = None
+    if entry.hash_algorithm is None:
+        found.append(
+            _record_evidence(
+                path, f"{record_path} has no hash for {path} (PEP 427: every file but RECORD)"
+            )
+        )
+    else:
+        algorithm = entry.hash_algorithm.lower()
+        if algorithm in STRONG_HASHES:
+            comparable = algorithm
+        elif algorithm in WEAK_HASHES:
+            text = (
+                f"{record_path} hashes {path} with {entry.hash_algorithm}, "
+                "which PEP 427 does not allow (sha256 or better)"
+            )
+            found.append(_record_evidence(path, text))
+        else:
+            text = (
+                f"{record_path} hashes {path} with unknown algorithm {entry.hash_algorithm!r} "
+                "(PEP 427: sha256 or better)"
+            )
+            found.append(_record_evidence(path, text))
+    if known is None:
+        return found
+    if entry.size is not None and entry.size != known.size:
+        found.append(
+            _record_evidence(
+                path,
+                f"{path} has {known.size} bytes, {record_path} says {entry.size}",
+                detail=f"expected={entry.size} actual={known.size}",
+            )
+        )
+    if comparable is not None:
+        actual = known.digest(comparable)
+        if actual is not None and actual != entry.hash_digest:
+            found.append(
+                _record_evidence(
+                    path,
+                    f"{path} has {comparable} {actual}, {record_path} says {entry.hash_digest}",
+                    detail=f"expected={entry.hash_digest} actual={actual}",
+                )
+            )
+    return found
+
+
+# -- tags ----------------------------------------------------------------------------------
+
+
+def _canonical_tags(line: str) -> tuple[str, ...]:
+    """The expanded, lower-cased tags of one ``Tag:`` value (itself when unparsable)."""
+    try:
+        return tuple(sorted(str(t) for t in parse_tag(line)))
+    except ValueError:
+        return (line,)
+
+
+def check_tags(identity: WheelIdentity, wheel_path: str = "WHEEL") -> tuple[Evidence, ...]:
+    """Filename tags against the WHEEL ``Tag:`` lines (PEP 427: WHEEL has one ``Tag:`` per
+    expanded tag of the filename). They are compared as sets of expanded, lower-cased
+    tags; at most two ``"tag-mismatch"`` :class:`Evidence` come back, one for the tags only
+    in the filename, one for those only in WHEEL (each list in its source's order).
+
+    Root-Is-Purelib with platform tags is not evidence but a note: see :func:`purelib_note`.
+    """
+    in_filename = {t.lower() for t in identity.filename_tags}
+    in_wheel: dict[str, None] = {}
+    for line in identity.wheel_tags:
+        for tag in _canonical_tags(line):
+            in_wheel[tag] = None
+    only_filename = [t for t in identity.filename_tags if t.lower() not in in_wheel]
+    only_wheel = [t for t in in_wheel if t not in in_filename]
+    evidence: list[Evidence] = []
+    if only_filename:
+        evidence.append(
+            Evidence(
+                kind="tag-mismatch",
+                file=wheel_path,
+                text=f"tags in the filename but not in {wheel_path}: {', '.join(only_filename)}",
+                detail="only-in-filename",
+            )
+        )
+    if only_wheel:
+        evidence.append(
+            Evidence(
+                kind="tag-mismatch",
+                file=wheel_path,
+                text=f"tags in {wheel_path} but not in the filename: {', '.join(only_wheel)}",
+                detail="only-in-wheel",
+            )
+        )
+    return tuple(evidence)
+
+
+def purelib_note(identity: WheelIdentity, wheel_path: str = "WHEEL") -> str | None:
+    """A note when ``Root-Is-Purelib: true`` meets platform-specific tags, else None.
+
+    A note, not evidence: installing such a wheel works (the root goes to purelib, which
+    is platlib on most systems). What does break -- ELF files installed into purelib
+    -- is the audit's ``"purelib-elf"`` evidence, which needs the ELF scan.
+    """
+    if not identity.root_is_purelib:
+        return None
+    specific = [p for p in identity.platform_tags if p != "any"]
+    if not specific:
+        return None
+    return (
+        f"{wheel_path} says Root-Is-Purelib: true, but the wheel is tagged for "
+        f"{', '.join(specific)}: its root installs into purelib, not platlib"
+    )
+
+
+# -- the whole wheel -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WheelInfo:
+    """A wheel's filename, dist-info, WHEEL, RECORD and .data layout, not yet hash-checked.
+
+    ``members`` are the file members (directories excluded) in archive order;
+    ``data_members`` maps each scheme under ``{name}-{version}.data/`` (``purelib``,
+    ``platlib``, ``headers``, ``scripts``, ``data``, or anything else found there) to its
+    members' full paths. ``identity.pure`` is False until :meth:`with_pure` says otherwise.
+    """
+
+    filename: str
+    identity: WheelIdentity
+    dist_info: str
+    wheel_path: str
+    record_path: str
+    metadata: WheelMetadata
+    record: tuple[RecordEntry, ...]
+    data_dir: str | None
+    data_members: Mapping[str, tuple[str, ...]]
+    members: tuple[str, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def with_pure(self, pure: bool) -> WheelInfo:
+        """This info with ``identity.pure`` set (True: the wheel has no ELF member)."""
+        return dataclasses.replace(self, identity=dataclasses.replace(self.identity, pure=pure))
+
+    def tag_evidence(self) -> tuple[Evidence, ...]:
+        """:func:`check_tags` for this wheel."""
+        return check_tags(self.identity, self.wheel_path)
+
+    def record_evidence(self, members: Mapping[str, MemberDigest | None]) -> tuple[Evidence, ...]:
+        """:func:`check_record` for this wheel's RECORD and the given member digests."""
+        return check_record(self.record, members, self.record_path)
+
+
+def _read_text(archive: ZipArchive, path: str, limit: int, source: str) -> str:
+    try:
+        member = archive.member(path)
+    except KeyError:
+        raise InputError(f"{source}: no {path} (PEP 427 requires it)") from None
+    if member.file_size > limit:
+        raise InputError(f"{source}: {path} is {member.file_size} bytes, over the {limit} limit")
+    try:
+        return archive.read(member).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{source}: {path} is not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
+
+
+def read_wheel(archive: ZipArchive, filename: str, *, pure: bool = False) -> WheelInfo:
+    """Read what ``archive`` (the wheel called ``filename``) says about itself.
+
+    Parses the filename, finds the dist-info directory, reads and parses WHEEL and
+    RECORD, and lays out the ``.data`` directory. Nothing is hashed here: give
+    :meth:`WheelInfo.record_evidence` the digests (:func:`hash_member`). Raises
+    :class:`InputError` (one line) when the wheel cannot be read as a wheel.
+    """
+    label = os.path.basename(filename)
+    name, version, build, tags = parse_wheel_filename(filename)
+    names = [m.name for m in archive.members]
+    dist_info = find_dist_info(names, name, version, source=label)
+    wheel_path = f"{dist_info}/WHEEL"
+    record_path = f"{dist_info}/RECORD"
+    metadata = parse_wheel_metadata(
+        _read_text(archive, wheel_path, MAX_WHEEL_SIZE, label), f"{label}: {wheel_path}"
+    )
+    record = parse_record(
+        _read_text(archive, record_path, MAX_RECORD_SIZE, label), f"{label}: {record_path}"
+    )
+    data_dir = _find_data_dir(names, name, version, label)
+    data_members: dict[str, list[str]] = {}
+    files = tuple(m.name for m in archive.members if not m.is_dir)
+    if data_dir is not None:
+        prefix = data_dir + "/"
+        for path in files:
+            if path.startswith(prefix):
+                scheme = path[len(prefix) :].partition("/")[0]
+                data_members.setdefault(scheme, []).append(path)
+    identity = WheelIdentity(
+        filename=label,
+        name=name,
+        version=version,
+        build=build,
+        filename_tags=tags,
+        wheel_tags=metadata.tags,
+        platform_tags=_platform_parts(tags),
+        root_is_purelib=metadata.root_is_purelib,
+        pure=pure,
+    )
+    notes = list(metadata.notes)
+    if metadata.build is not None and metadata.build != build:
+        notes.append(
+            f"{label}: {wheel_path} says Build: {metadata.build}, "
+            f"the filename says {build or 'no build tag'}"
+        )
+    note = purelib_note(identity, wheel_path)
+    if note is not None:
+        notes.append(f"{label}: {note}")
+    return WheelInfo(
+        filename=label,
+        identity=identity,
+        dist_info=dist_info,
+        wheel_path=wheel_path,
+        record_path=record_path,
+        metadata=metadata,
+        record=record,
+        data_dir=data_dir,
+        data_members={k: tuple(v) for k, v in data_members.items()},
+        members=files,
+        notes=tuple(notes),
+    )

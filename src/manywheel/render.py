@@ -64,8 +64,8 @@ def _evidence_key(item: Evidence) -> tuple[Any, ...]:
     return (
         item.file,
         item.library or "",
-        item.symbol or "",
         _version_key(item.version),
+        item.symbol or "",
         item.text,
     )
 

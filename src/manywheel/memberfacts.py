@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Generic, Protocol, TypeVar
 
 from manywheel.elf import ElfError, ElfFacts, ElfFile, ProgramHeader
 from manywheel.zipread import DEFAULT_CHUNK, STORED, ZipArchive, ZipMember
@@ -42,12 +42,15 @@ __all__ = [
     "DEFAULT_HEAD_WINDOW",
     "DEFAULT_MAX_KEPT",
     "ELF_MAGIC",
+    "ArchiveScan",
+    "ContentHasher",
     "MemberFacts",
     "MissingRange",
     "SparseSource",
     "StoredSource",
     "archive_facts",
     "member_facts",
+    "scan_archive",
 ]
 
 ELF_MAGIC: Final = b"\x7fELF"
@@ -66,6 +69,22 @@ _PT_LOAD: Final = 1
 _PT_GNU_PROPERTY: Final = 0x6474E553
 _WANTED_SEGMENTS: Final = frozenset({_PT_DYNAMIC, _PT_INTERP, _PT_NOTE, _PT_GNU_PROPERTY})
 _PF_X: Final = 0x1
+
+
+class ContentHasher(Protocol):
+    """Anything fed a member's content chunk by chunk (e.g. ``wheel.RecordHasher``)."""
+
+    def update(self, data: bytes) -> None: ...
+
+
+_H = TypeVar("_H", bound=ContentHasher)
+
+
+def _hash_content(
+    archive: ZipArchive, member: ZipMember, chunk_size: int, hasher: ContentHasher
+) -> None:
+    for chunk in archive.iter_content(member, chunk_size):
+        hasher.update(chunk)
 
 
 class MissingRange(Exception):
@@ -230,13 +249,21 @@ class _Stream:
     """Inflating passes over one DEFLATED member, keeping the wanted ranges."""
 
     def __init__(
-        self, archive: ZipArchive, member: ZipMember, chunk_size: int, max_kept: int
+        self,
+        archive: ZipArchive,
+        member: ZipMember,
+        chunk_size: int,
+        max_kept: int,
+        hasher: ContentHasher | None = None,
     ) -> None:
         self.archive = archive
         self.member = member
         self.chunk_size = chunk_size
         self.max_kept = max_kept
         self.inflated = 0
+        # Fed every byte of the first pass, which then runs to the end of the member.
+        self.hasher = hasher
+        self.hashed = False  # True once the hasher has seen the whole content
 
     def run(
         self,
@@ -250,14 +277,19 @@ class _Stream:
         program headers can be parsed from what was kept. Returns the final ``wanted``.
         A pass that reaches the end of the member also checks its size and CRC-32.
         Raises :class:`_KeepLimit` before keeping more than ``max_kept`` bytes in all.
+        With a hasher (first pass only), the pass feeds it every chunk and runs to the
+        end of the member, so the content is inflated once for both.
         """
-        if not wanted:
+        hasher, self.hasher = self.hasher, None
+        if not wanted and hasher is None:
             return wanted
         size = self.member.file_size
         self._check_limit(pieces, wanted)
         pos = 0
         chunks = self.archive.iter_content(self.member, self.chunk_size)
         for chunk in chunks:
+            if hasher is not None:
+                hasher.update(chunk)
             end = pos + len(chunk)
             for start, stop in wanted:
                 if start < end and stop > pos:
@@ -269,15 +301,19 @@ class _Stream:
                 try:
                     phdrs = self._program_headers(pieces)
                 except ElfError:
-                    break  # not parsable: the parse after this pass reports why
+                    # not parsable: the parse after this pass reports why
+                    if hasher is None:
+                        break
+                    discover, phdrs = False, None
                 if phdrs is not None:
                     discover = False
                     head = (0, _head_end(phdrs, wanted[0][1]))
                     wanted = _merge([head, *wanted[1:], *_segment_ranges(phdrs, size)])
                     self._check_limit(pieces, [(max(start, pos), stop) for start, stop in wanted])
-            if pos >= wanted[-1][1] and pos < size:
+            if hasher is None and pos >= wanted[-1][1] and pos < size:
                 break  # an unfinished generator checks nothing: no CRC for a partial read
         chunks.close()
+        self.hashed = hasher is not None and pos == size
         return wanted
 
     def _check_limit(self, pieces: _Pieces, wanted: Sequence[tuple[int, int]]) -> None:
@@ -323,10 +359,22 @@ def _deflated_facts(
     head_window: int,
     max_kept: int,
     chunk_size: int,
-) -> MemberFacts:
-    """Stream the member (see the module docstring), then parse; extra passes on demand."""
+    *,
+    hasher: ContentHasher | None = None,
+) -> tuple[MemberFacts, bool]:
+    """Stream the member (see the module docstring), then parse; extra passes on demand.
+
+    With ``hasher``, the first pass feeds it the whole content (see :meth:`_Stream.run`);
+    Returns the facts and whether the hasher saw the whole content (when that pass
+    stopped early, on an error, the caller hashes the member with a fresh hasher).
+    """
+    stream = _Stream(archive, member, chunk_size, max_kept, hasher)
+    return _stream_facts(stream, head_window, max_kept), stream.hashed
+
+
+def _stream_facts(stream: _Stream, head_window: int, max_kept: int) -> MemberFacts:
+    member = stream.member
     size = member.file_size
-    stream = _Stream(archive, member, chunk_size, max_kept)
     pieces = _Pieces()
     passes = 1
 
@@ -405,7 +453,7 @@ def _elf_member_facts(
         except ElfError as exc:
             return MemberFacts(member.name, None, str(exc))
         return MemberFacts(member.name, facts, None)
-    return _deflated_facts(archive, member, head_window, max_kept, chunk_size)
+    return _deflated_facts(archive, member, head_window, max_kept, chunk_size)[0]
 
 
 def archive_facts(
@@ -443,3 +491,123 @@ def archive_facts(
             for future in futures.values():
                 future.cancel()
             raise
+
+
+# ---------------------------------------------------------------------------
+# One pass over the whole archive: ELF facts and content hashes together
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveScan(Generic[_H]):
+    """What one pass over an archive learnt: ELF facts and, if asked, every member's hasher.
+
+    ``facts`` in archive order; ``hashes`` maps every file member (directories excluded),
+    in archive order, to the hasher that was fed its whole content (empty when no
+    hasher factory was given).
+    """
+
+    facts: tuple[MemberFacts, ...]
+    hashes: Mapping[str, _H]
+
+
+#: Members smaller than this (compressed) are read in batches: one task per member
+#: would cost more in scheduling than the work itself on wheels with 10^4 small files.
+_BATCH_BYTES: Final = 4 * 1024 * 1024
+
+
+def _tasks(members: Sequence[ZipMember]) -> list[list[int]]:
+    """Indices of ``members`` grouped into tasks, the biggest work first."""
+    big = [[i] for i, m in enumerate(members) if m.compress_size >= _BATCH_BYTES]
+    small: list[list[int]] = []
+    batch: list[int] = []
+    weight = 0
+    for i, member in enumerate(members):
+        if member.compress_size >= _BATCH_BYTES:
+            continue
+        batch.append(i)
+        weight += member.compress_size + 512  # a per-member cost, however small
+        if weight >= _BATCH_BYTES:
+            small.append(batch)
+            batch, weight = [], 0
+    if batch:
+        small.append(batch)
+    big.sort(key=lambda task: -members[task[0]].compress_size)
+    return big + small
+
+
+def _scan_member(
+    archive: ZipArchive,
+    member: ZipMember,
+    new_hasher: Callable[[], _H] | None,
+    options: tuple[int, int, int],
+) -> tuple[MemberFacts | None, _H | None]:
+    """Facts (when ELF) and hash (with a hasher factory) of one member, inflated once."""
+    head_window, max_kept, chunk_size = options
+    hasher = new_hasher() if new_hasher is not None else None
+    facts: MemberFacts | None = None
+    hashed = False
+    if _is_elf(archive, member):
+        if member.method == STORED or hasher is None:
+            facts = _elf_member_facts(archive, member, head_window, max_kept, chunk_size)
+        else:
+            facts, hashed = _deflated_facts(
+                archive, member, head_window, max_kept, chunk_size, hasher=hasher
+            )
+    if new_hasher is not None and not hashed:
+        hasher = new_hasher()
+        _hash_content(archive, member, chunk_size, hasher)
+    return facts, hasher
+
+
+def scan_archive(
+    archive: ZipArchive,
+    hasher: Callable[[], _H] | None = None,
+    *,
+    workers: int | None = None,
+    head_window: int = DEFAULT_HEAD_WINDOW,
+    max_kept: int = DEFAULT_MAX_KEPT,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> ArchiveScan[_H]:
+    """The ELF facts of every ELF member and, with a ``hasher`` factory, every member's
+    content fed to a fresh hasher (RECORD checking, PEP 376 / PEP 427).
+
+    One inflate per member serves both: an ELF member's first pass feeds the hasher all
+    of it and keeps the ranges its facts come from (later passes, rare, inflate again
+    without hashing). Each member's size and CRC-32 are checked when it is read to the
+    end (:meth:`~manywheel.zipread.ZipArchive.iter_content`); a corrupt member raises
+    :class:`~manywheel.zipread.ArchiveError`. Work runs on ``workers`` threads
+    (default ``os.cpu_count()``): big members alone and biggest first, small ones in
+    batches. The result does not depend on scheduling.
+    """
+    _check_options(head_window, max_kept, chunk_size)
+    files = [m for m in archive.members if not m.is_dir]
+    options = (head_window, max_kept, chunk_size)
+    results: list[tuple[MemberFacts | None, _H | None]] = [(None, None)] * len(files)
+
+    def run(task: list[int]) -> None:
+        for i in task:
+            results[i] = _scan_member(archive, files[i], hasher, options)
+
+    tasks = _tasks(files)
+    count = workers or os.cpu_count() or 1
+    if count == 1 or len(tasks) <= 1:
+        for task in tasks:
+            run(task)
+    else:
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="manywheel-scan") as pool:
+            futures = [pool.submit(run, task) for task in tasks]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    hashes: dict[str, _H] = {}
+    for member, (_, digest) in zip(files, results, strict=True):
+        if digest is not None:
+            hashes[member.name] = digest
+    return ArchiveScan(
+        facts=tuple(f for f, _ in results if f is not None),
+        hashes=hashes,
+    )

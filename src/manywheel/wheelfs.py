@@ -1,0 +1,174 @@
+"""The loader's view of an installed wheel: its members mounted over the host filesystem.
+
+A wheel is never extracted. Its members are placed where an installer would put them
+(the binary distribution format, PEP 427 / PEP 491) under a virtual prefix
+:data:`WHEEL_PREFIX`:
+
+* members at the root of the archive and under ``<name>.data/purelib/`` or
+  ``<name>.data/platlib/`` go to ``<prefix>/site-packages/``;
+* ``<name>.data/scripts/`` goes to ``<prefix>/bin/``, ``<name>.data/headers/`` to
+  ``<prefix>/include/``, ``<name>.data/data/`` to ``<prefix>/`` (the install prefix).
+
+So ``$ORIGIN`` of a member is its directory in the installed tree, and an RPATH such as
+``$ORIGIN/../pkg.libs`` reaches the sibling directory, as ld.so would see it after
+``pip install``. Every other path is looked up on the host (through a
+:class:`~manywheel.ldfs.HostFilesystem`, which applies the sysroot). Paths under the
+prefix never fall through to the host: a file missing from the wheel is missing.
+
+``open_elf`` of a member returns the :class:`~manywheel.elf.ElfFacts` read from the zip
+in the single streaming pass (an :class:`~manywheel.ldfs.ElfView`), so no member is ever
+read twice. Zip members cannot be symbolic links (the archive reader refuses them), so
+``..`` inside the prefix is resolved lexically, which is exact there.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from manywheel.elf import ElfFacts
+from manywheel.errors import ElfError
+from manywheel.ldfs import ElfView, Filesystem
+
+__all__ = ["SITE_PACKAGES", "WHEEL_PREFIX", "WheelFilesystem", "install_path"]
+
+#: Where the wheel is mounted; a name no real system has at its root.
+WHEEL_PREFIX = "/__wheel__"
+SITE_PACKAGES = WHEEL_PREFIX + "/site-packages"
+
+# PEP 427 "<name>.data/<scheme>/" subdirectories and where each scheme installs.
+_SCHEMES = {
+    "purelib": SITE_PACKAGES,
+    "platlib": SITE_PACKAGES,
+    "scripts": WHEEL_PREFIX + "/bin",
+    "headers": WHEEL_PREFIX + "/include",
+    "data": WHEEL_PREFIX,
+}
+
+
+def install_path(member: str) -> str:
+    """Where an installer puts ``member`` (a zip path), in the virtual prefix.
+
+    ``pkg/_ext.so`` -> ``/__wheel__/site-packages/pkg/_ext.so``;
+    ``pkg-1.0.data/scripts/tool`` -> ``/__wheel__/bin/tool``. Unknown schemes under
+    ``.data/`` stay in site-packages as they are named (installers refuse them).
+    """
+    top, sep, rest = member.partition("/")
+    if sep and top.endswith(".data"):
+        scheme, sep2, inner = rest.partition("/")
+        base = _SCHEMES.get(scheme)
+        if base is not None and sep2 and inner:
+            return posixpath.join(base, inner)
+    return posixpath.join(SITE_PACKAGES, member)
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    name: str  # the zip path
+    facts: ElfFacts | None
+    error: str | None  # set for a malformed ELF member
+
+
+class WheelFilesystem:
+    """A :class:`~manywheel.ldfs.Filesystem`: wheel members over a host view.
+
+    ``elf`` maps member names to their facts (None with ``errors[name]`` for a
+    malformed member); ``others`` are the remaining file members (not ELF). The first
+    member installed at a path wins; later ones are listed in :attr:`collisions`.
+    """
+
+    def __init__(
+        self,
+        host: Filesystem,
+        elf: Mapping[str, ElfFacts | None],
+        others: Iterable[str] = (),
+        errors: Mapping[str, str] | None = None,
+    ) -> None:
+        self.host = host
+        errors = errors or {}
+        self._files: dict[str, _Member] = {}
+        self._dirs: set[str] = {WHEEL_PREFIX}
+        self.collisions: list[tuple[str, str]] = []  # (kept member, hidden member)
+        for name, facts in elf.items():
+            self._add(_Member(name, facts, errors.get(name)))
+        for name in others:
+            if not name.endswith("/"):
+                self._add(_Member(name, None, None))
+
+    def _add(self, member: _Member) -> None:
+        path = install_path(member.name)
+        kept = self._files.get(path)
+        if kept is not None:
+            self.collisions.append((kept.name, member.name))
+            return
+        self._files[path] = member
+        parent = posixpath.dirname(path)
+        while parent not in self._dirs and parent != "/":
+            self._dirs.add(parent)
+            parent = posixpath.dirname(parent)
+
+    # -- where a path lives
+
+    @staticmethod
+    def in_wheel(path: str) -> bool:
+        """Whether ``path`` (a normalised absolute path) lies in the wheel's prefix."""
+        return path == WHEEL_PREFIX or path.startswith(WHEEL_PREFIX + "/")
+
+    def _split(self, path: str) -> tuple[bool, str]:
+        """(in the wheel?, path to use): lexical ``..`` handling inside the prefix."""
+        if not path.startswith("/"):
+            raise ValueError(f"not an absolute path: {path}")
+        if self.in_wheel(path):
+            norm = posixpath.normpath(path)
+            norm = "/" + norm.lstrip("/")  # normpath keeps a leading "//"
+            return (True, norm) if self.in_wheel(norm) else (False, norm)
+        return False, path
+
+    def member_at(self, path: str) -> str | None:
+        """The zip name of the member installed at ``path``, if any."""
+        inside, norm = self._split(path)
+        member = self._files.get(norm) if inside else None
+        return member.name if member is not None else None
+
+    # -- the Filesystem protocol
+
+    def realpath(self, path: str) -> str:
+        inside, norm = self._split(path)
+        return norm if inside else self.host.realpath(norm)
+
+    def exists(self, path: str) -> bool:
+        inside, norm = self._split(path)
+        if inside:
+            return norm in self._files or norm in self._dirs
+        return self.host.exists(norm)
+
+    def is_file(self, path: str) -> bool:
+        inside, norm = self._split(path)
+        return norm in self._files if inside else self.host.is_file(norm)
+
+    def read_bytes(self, path: str) -> bytes:
+        inside, norm = self._split(path)
+        if inside:
+            # Only configuration files are read whole, and they are never in a wheel.
+            raise PermissionError(13, "wheel members are not read here", norm)
+        return self.host.read_bytes(norm)
+
+    def glob(self, pattern: str) -> list[str]:
+        inside, _ = self._split(pattern)
+        return [] if inside else self.host.glob(pattern)
+
+    def open_elf(self, path: str) -> ElfView:
+        inside, norm = self._split(path)
+        if not inside:
+            return self.host.open_elf(norm)
+        member = self._files.get(norm)
+        if member is None:
+            raise FileNotFoundError(2, "no such member", norm)
+        if member.facts is not None:
+            return member.facts
+        raise ElfError(member.error or f"{member.name}: not an ELF file")
+
+    def host_path(self, path: str) -> str | None:
+        inside, norm = self._split(path)
+        return None if inside else self.host.host_path(norm)

@@ -1,0 +1,287 @@
+"""The audit: one wheel in, one :class:`~manywheel.report.WheelReport` out.
+
+The flow is one direction (docs: DESIGN "facts once, judgments after"):
+
+1. :func:`~manywheel.wheel.read_wheel` -- filename, WHEEL, RECORD (PEP 427);
+2. :func:`~manywheel.memberfacts.scan_archive` -- one inflate per member, on every core:
+   ELF facts of the ELF members and the RECORD hash of every member;
+3. :mod:`manywheel.platform_detect` -- libc and architecture of the wheel;
+4. :func:`~manywheel.linkgraph.build_graph` -- the loader model run in the wheel overlay
+   (:mod:`manywheel.wheelfs`) from every root, folded into one graph;
+5. :func:`~manywheel.verdict.evaluate_all` -- every policy of that libc and arch judged
+   over the graph, most compatible first; policy-independent problems aside.
+
+Only steps 1, 2 and 4 read anything; every judgment after is a pure function.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from manywheel import problems as _problems
+from manywheel.elf import ElfFacts
+from manywheel.errors import InputError
+from manywheel.exclude import ExcludeMatcher
+from manywheel.ld import LoaderSession
+from manywheel.ldconfig import config_from_options
+from manywheel.ldfs import HostFilesystem
+from manywheel.linkgraph import LinkGraph, build_graph
+from manywheel.memberfacts import MemberFacts, scan_archive
+from manywheel.platform_detect import Libc, Platform, detect_platform
+from manywheel.policy import Policy, load_policies
+from manywheel.report import (
+    SCHEMA_VERSION,
+    ElfMemberInfo,
+    Evidence,
+    ExternalLibrary,
+    PolicyVerdict,
+    WheelReport,
+)
+from manywheel.verdict import best_tags, evaluate_all
+from manywheel.wheel import MemberDigest, RecordHasher, WheelInfo, read_wheel, record_algorithms
+from manywheel.wheelfs import WheelFilesystem
+from manywheel.zipread import ZipArchive
+
+__all__ = ["AuditOptions", "audit_wheel"]
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """What the audit looks at and how (the options of ``show`` and ``check``).
+
+    ``exclude``: globs on a library's soname or on its resolved path (see
+    :mod:`manywheel.exclude`); ``ldpaths``/``sysroot``/``environ``: the loader model's
+    configuration (:func:`~manywheel.ldconfig.config_from_options`); ``policy_files``:
+    extra policies; ``allow_pure``: accept a wheel without ELF files.
+    """
+
+    exclude: tuple[str, ...] = ()
+    disable_isa_ext_check: bool = False
+    ldpaths: str | None = None
+    sysroot: str | None = None
+    policy_files: tuple[str, ...] = ()
+    allow_pure: bool = False
+    environ: Mapping[str, str] | None = None
+
+
+def _is_extension(facts: ElfFacts) -> bool:
+    """A CPython extension module exports ``PyInit_<name>`` (PEP 489 / the C API docs)."""
+    return any(
+        s.defined and s.name.startswith("PyInit_") and s.bind in ("GLOBAL", "WEAK")
+        for s in facts.symbols
+    )
+
+
+def _is_executable(facts: ElfFacts) -> bool:
+    """An executable asks for a program interpreter (PT_INTERP) or is ET_EXEC."""
+    return facts.interpreter is not None or facts.header.elf_type == 2
+
+
+@dataclass(frozen=True)
+class _Scan:
+    elf: tuple[MemberFacts, ...]
+    digests: dict[str, MemberDigest]
+
+
+def _scan(path: str, filename: str) -> tuple[WheelInfo, _Scan]:
+    with ZipArchive(path) as archive:
+        info = read_wheel(archive, filename)
+        algorithms = record_algorithms(info.record)
+        scan = scan_archive(archive, lambda: RecordHasher(algorithms))
+    digests = {name: hasher.result() for name, hasher in scan.hashes.items()}
+    return info, _Scan(scan.facts, digests)
+
+
+def audit_wheel(path: str | os.PathLike[str], options: AuditOptions) -> WheelReport:
+    """Audit the wheel at ``path``. Raises :class:`~manywheel.errors.ManywheelError`
+    subclasses (one line each) for anything unreadable, and InputError for a pure
+    Python wheel unless ``options.allow_pure``."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not a wheel")
+    info, scan = _scan(path, os.path.basename(path))
+    info = info.with_pure(not scan.elf)
+    consistency = [*info.tag_evidence(), *info.record_evidence(scan.digests)]
+    if not scan.elf:
+        if not options.allow_pure:
+            raise InputError(
+                f"{info.filename}: is a pure Python wheel (no ELF files); nothing to audit "
+                "(--allow-pure-python-wheel accepts it)"
+            )
+        return _pure_report(info, tuple(consistency))
+    platform = detect_platform(info.identity, scan.elf)
+    found = _problems.member_problems(scan.elf, platform.arch, info)
+    consistency.extend(platform.evidence)
+    if platform.arch is None:
+        return _unknown_arch_report(info, platform, scan.elf, found.evidence, consistency)
+    arch = platform.arch
+    policies = load_policies(options.policy_files).for_arch(arch, platform.libc)
+    audited = {
+        m.name: m.facts for m in scan.elf if m.facts is not None and m.name not in found.skipped
+    }
+    graph = _resolve(
+        info, scan.elf, audited, libc=platform.libc, arch=arch, policies=policies, options=options
+    )
+    verdicts = evaluate_all(graph, policies, arch, check_isa=not options.disable_isa_ext_check)
+    problems = found.evidence
+    best, repair = best_tags(verdicts, blocked=bool(problems))
+    consistency.extend(_problems.claims_vs_content(info.identity, verdicts, arch))
+    return WheelReport(
+        schema_version=SCHEMA_VERSION,
+        wheel=info.identity,
+        libc=platform.libc,
+        arch=platform.arch,
+        libc_arch_source=platform.source,
+        members=_member_infos(scan.elf, graph),
+        external=_externals(graph, verdicts, policies),
+        unreachable_libraries=graph.unreachable,
+        verdicts=verdicts,
+        best_tag=best,
+        repair_tag=repair,
+        consistency=tuple(consistency),
+        problems=problems,
+        notes=(*info.notes, *platform.notes, *graph.notes),
+    )
+
+
+def _resolve(
+    info: WheelInfo,
+    elf: Sequence[MemberFacts],
+    audited: Mapping[str, ElfFacts],
+    *,
+    libc: Libc,
+    arch: str,
+    policies: Sequence[Policy],
+    options: AuditOptions,
+) -> LinkGraph:
+    """Run the loader model from every root in the wheel overlay (the only I/O after the
+    scan: host libraries, ld.so.cache)."""
+    config = config_from_options(
+        ldpaths=options.ldpaths,
+        sysroot=options.sysroot,
+        environ=options.environ,
+        libc=libc,
+    )
+    roots = [n for n, f in audited.items() if _is_extension(f) or _is_executable(f)]
+    libraries = [n for n in audited if n not in set(roots)]
+    portable = [p for p in policies if p.portable]
+    with HostFilesystem(config.sysroot) as host:
+        fs = WheelFilesystem(
+            host,
+            {m.name: m.facts for m in elf},
+            others=info.members,
+            errors={m.name: m.error for m in elf if m.error is not None},
+        )
+        matcher = ExcludeMatcher(options.exclude, fs)
+        return build_graph(
+            LoaderSession(config, fs),
+            fs,
+            audited,
+            roots,
+            libraries,
+            exclude=matcher.excluded,
+            needs_facts=lambda name: not all(p.allows_library(name, arch) for p in portable),
+        )
+
+
+def _member_infos(elf: Sequence[MemberFacts], graph: LinkGraph) -> tuple[ElfMemberInfo, ...]:
+    infos = []
+    for member in elf:
+        facts = member.facts
+        node = graph.nodes.get(member.name)
+        internal = {
+            link.name: link.target
+            for link in (node.links if node is not None else ())
+            if link.internal and link.target is not None
+        }
+        infos.append(
+            ElfMemberInfo(
+                path=member.name,
+                arch=facts.header.arch if facts else None,
+                is_extension=bool(facts and _is_extension(facts)),
+                soname=facts.dynamic.soname if facts and facts.dynamic else None,
+                needed=facts.dynamic.needed if facts and facts.dynamic else (),
+                internal_needed=internal,
+                x86_isa_level=facts.x86_isa_level if facts else None,
+                error=member.error,
+            )
+        )
+    return tuple(infos)
+
+
+def _externals(
+    graph: LinkGraph, verdicts: Sequence[PolicyVerdict], policies: Sequence[Policy]
+) -> tuple[ExternalLibrary, ...]:
+    by_name = {p.name: p for p in policies}
+    arch_of = {v.policy: v.tag[len(v.policy) + 1 :] for v in verdicts}
+    out = []
+    for ref in graph.externals.values():
+        allowed_by = next(
+            (
+                v.policy
+                for v in verdicts
+                if by_name[v.policy].allows_library(ref.name, arch_of[v.policy])
+            ),
+            None,
+        )
+        out.append(
+            ExternalLibrary(
+                soname=ref.name,
+                path=ref.path,
+                realpath=ref.realpath,
+                rule=ref.rule,
+                chains=ref.chains,
+                tried=ref.tried,
+                excluded=ref.excluded,
+                allowed_by=allowed_by,
+            )
+        )
+    return tuple(sorted(out, key=lambda lib: lib.soname))
+
+
+def _pure_report(info: WheelInfo, consistency: tuple[Evidence, ...]) -> WheelReport:
+    return WheelReport(
+        schema_version=SCHEMA_VERSION,
+        wheel=info.identity,
+        libc=None,
+        arch=None,
+        libc_arch_source="none: pure Python wheel",
+        members=(),
+        external=(),
+        unreachable_libraries=(),
+        verdicts=(),
+        best_tag=None,
+        repair_tag=None,
+        consistency=consistency,
+        problems=(),
+        notes=(*info.notes, "pure Python wheel (no ELF files): nothing to audit"),
+    )
+
+
+def _unknown_arch_report(
+    info: WheelInfo,
+    platform: Platform,
+    elf: Sequence[MemberFacts],
+    problems: tuple[Evidence, ...],
+    consistency: list[Evidence],
+) -> WheelReport:
+    """No tag names the arch and no ELF member has a readable, supported one: no policy
+    can be chosen; the problems say why."""
+    return WheelReport(
+        schema_version=SCHEMA_VERSION,
+        wheel=info.identity,
+        libc=platform.libc,
+        arch=None,
+        libc_arch_source=platform.source,
+        members=tuple(ElfMemberInfo(m.name, None, False, None, (), {}, None, m.error) for m in elf),
+        external=(),
+        unreachable_libraries=(),
+        verdicts=(),
+        best_tag=None,
+        repair_tag=None,
+        consistency=tuple(consistency),
+        problems=problems,
+        notes=(*info.notes, *platform.notes, "the architecture is unknown: no policy applies"),
+    )

@@ -1,0 +1,311 @@
+"""Policy verdicts: pure functions from the link graph and a policy to evidence.
+
+Nothing here reads a file: the facts were read once (:mod:`manywheel.memberfacts`,
+:mod:`manywheel.linkgraph`) and every policy is judged over them. The rules:
+
+**External libraries.** Starting from the wheel's ELF members, every ``DT_NEEDED`` entry
+that loads from outside the wheel is an external library. One the policy allows (or the
+user excluded) is a leaf: the system provides it with its own dependencies. One it does
+not allow is a failure (``external-library``, with the chain that pulls it in and where
+it was found; ``library-not-found`` with every place tried when the loader finds
+nothing), and what it needs is followed in turn: ``repair`` would graft all of those.
+
+**Symbol versions.** ld.so checks every entry of a file's version-needs table when it
+loads the file (glibc ``elf/dl-version.c``, ``_dl_check_map_versions``), whether or not a
+symbol refers to it, so the table is what is judged, per library it names. A version
+of a prefix the policy does not constrain (``OPENSSL_3.0.0``) does not count; neither do
+versions needed from a library inside the wheel (internal, or grafted by repair) or from
+an excluded one. A *weak* version need (``VER_FLG_WEAK``) only makes ld.so print a
+warning in verbose mode when it is missing; it counts only when a non-weak undefined
+symbol uses it, because that symbol then fails to bind. Evidence names each symbol
+using the version (one :class:`~manywheel.report.Evidence` per file, symbol and
+version), or the version table itself when no symbol uses it.
+
+**Blacklisted symbols.** Non-weak undefined symbols a file imports from a library whose
+blacklist names them (a weak undefined symbol may stay unresolved: it does not count).
+
+**x86-64 ISA level.** A file whose GNU property note needs x86-64-v2 or above fails every
+portable policy (they promise the x86-64 baseline), unless that check is disabled.
+
+**After repair.** The same checks on the wheel's members plus the grafted libraries,
+with the links to grafted libraries now internal; a library not found cannot be
+grafted, so the policy stays out of reach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from manywheel.elf import ElfFacts
+from manywheel.linkgraph import ExternalRef, FileNode, LinkGraph
+from manywheel.policy import Policy, SymbolVersion
+from manywheel.report import Evidence, PolicyVerdict
+
+__all__ = ["VER_FLG_WEAK", "best_tags", "evaluate", "evaluate_all"]
+
+#: ``VER_FLG_WEAK`` of a Vernaux entry (LSB symbol versioning).
+VER_FLG_WEAK = 0x2
+_ISA_ABOVE_BASELINE = frozenset({"v2", "v3", "v4"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Imports:
+    """A file's undefined symbols, indexed once for every policy."""
+
+    by_version: dict[tuple[str, str], tuple[tuple[str, bool], ...]]  # (lib, ver) -> (name, weak)
+    strong: dict[str, str | None]  # non-weak undefined name -> library of its version
+
+
+def _index(facts: ElfFacts) -> _Imports:
+    by_version: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    strong: dict[str, str | None] = {}
+    for sym in facts.symbols:
+        if sym.defined:
+            continue
+        weak = sym.bind == "WEAK"
+        if not weak:
+            strong.setdefault(sym.name, sym.library)
+        if sym.version is not None and sym.library is not None:
+            by_version.setdefault((sym.library, sym.version), []).append((sym.name, weak))
+    return _Imports({k: tuple(v) for k, v in by_version.items()}, strong)
+
+
+class _Context:
+    """Per-graph caches shared by every policy: indexes and evidence already built."""
+
+    def __init__(self, graph: LinkGraph, arch: str, check_isa: bool) -> None:
+        self.graph = graph
+        self.arch = arch
+        self.check_isa = check_isa
+        self._imports: dict[str, _Imports] = {}
+        self._version_evidence: dict[tuple[str, str, str, bool], tuple[Evidence, ...]] = {}
+
+    def imports(self, node: FileNode) -> _Imports:
+        cached = self._imports.get(node.key)
+        if cached is None:
+            assert node.facts is not None
+            cached = self._imports[node.key] = _index(node.facts)
+        return cached
+
+    def version_evidence(
+        self, node: FileNode, library: str, version: str, weak: bool
+    ) -> tuple[Evidence, ...]:
+        """Evidence that ``node`` needs ``version`` of ``library`` (the same every policy)."""
+        key = (node.key, library, version, weak)
+        cached = self._version_evidence.get(key)
+        if cached is None:
+            cached = self._version_evidence[key] = _version_evidence(
+                node.key, self.imports(node), library, version, weak
+            )
+        return cached
+
+
+def _version_evidence(
+    file: str, imports: _Imports, library: str, version: str, weak: bool
+) -> tuple[Evidence, ...]:
+    users = imports.by_version.get((library, version), ())
+    if weak:
+        users = tuple(u for u in users if not u[1])
+        if not users:
+            return ()
+    if not users:
+        return (
+            Evidence(
+                kind="symbol-version",
+                file=file,
+                text=f"{file} needs {version} of {library} (version table)",
+                version=version,
+                library=library,
+            ),
+        )
+    return tuple(
+        Evidence(
+            kind="symbol-version",
+            file=file,
+            text=f"{file} imports {name}@{version} from {library}",
+            symbol=name,
+            version=version,
+            library=library,
+            detail="weak symbol" if is_weak else None,
+        )
+        for name, is_weak in sorted(set(users))
+    )
+
+
+# --------------------------------------------------------------------------- walking
+
+
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """External libraries reached from the members under one policy."""
+
+    grafted: tuple[ExternalRef, ...]  # not allowed, found: repair copies them in
+    missing: tuple[ExternalRef, ...]  # not allowed, not found: repair cannot
+
+
+def _walk(ctx: _Context, policy: Policy) -> _Walk:
+    """Follow links out of the wheel, through every library the policy does not allow."""
+    graph = ctx.graph
+    seen: set[str] = set()
+    grafted: list[ExternalRef] = []
+    missing: list[ExternalRef] = []
+    queue: list[FileNode] = [graph.nodes[key] for key in graph.members]
+    while queue:
+        node = queue.pop(0)
+        for link in node.links:
+            if link.internal or link.name in seen:
+                continue
+            ref = graph.externals.get(link.name)
+            if ref is None or ref.excluded or policy.allows_library(link.name, ctx.arch):
+                continue
+            seen.add(link.name)
+            target = graph.node(ref.key)
+            if target is None:
+                missing.append(ref)
+            else:
+                grafted.append(ref)
+                queue.append(target)
+    return _Walk(tuple(grafted), tuple(missing))
+
+
+def _external_evidence(ref: ExternalRef, policy: Policy) -> Evidence:
+    chain = ref.chains[0] if ref.chains else (ref.name,)
+    path = " -> ".join(chain)
+    if ref.key is None:
+        what = f"failed: {ref.error}" if ref.error else f"tried {len(ref.tried)} places"
+        return Evidence(
+            kind="library-not-found",
+            file=chain[0],
+            text=f"{path}: {ref.name} not found ({what})",
+            library=ref.name,
+            chain=chain,
+            tried=ref.tried,
+            detail=ref.error,
+        )
+    where = f"{ref.path} ({ref.rule})" if ref.rule else f"{ref.path}"
+    return Evidence(
+        kind="external-library",
+        file=chain[0],
+        text=f"{path}: {ref.name} is not allowed by {policy.name} (found at {where})",
+        library=ref.name,
+        chain=chain,
+        found_at=ref.path,
+    )
+
+
+# --------------------------------------------------------------------------- file checks
+
+
+def _file_evidence(
+    ctx: _Context, node: FileNode, policy: Policy, inside: frozenset[str]
+) -> Iterator[Evidence]:
+    """Symbol versions, blacklisted symbols and ISA level of one file under ``policy``.
+
+    ``inside`` names the external libraries that count as internal (grafted).
+    """
+    facts = node.facts
+    if facts is None:
+        return
+    label = node.key
+    external: dict[str, bool] = {}
+    for link in node.links:
+        ref = ctx.graph.externals.get(link.name)
+        excluded = ref is not None and ref.excluded
+        external[link.name] = not (link.internal or link.name in inside or excluded)
+    for need in facts.version_needs:
+        if not external.get(need.file, need.file not in inside):
+            continue
+        for aux in need.versions:
+            parsed = SymbolVersion.parse(aux.name)
+            if parsed is None:
+                continue
+            allowed = policy.allowed_versions(parsed.prefix, ctx.arch)
+            if allowed is None or parsed.version in allowed:
+                continue
+            yield from ctx.version_evidence(
+                node, need.file, aux.name, bool(aux.flags & VER_FLG_WEAK)
+            )
+    imports: _Imports | None = None
+    for name, is_external in external.items():
+        blocked = policy.blacklisted(name) if is_external else frozenset()
+        if not blocked:
+            continue
+        imports = imports or ctx.imports(node)
+        for symbol in sorted(blocked.intersection(imports.strong)):
+            if imports.strong[symbol] in (None, name):
+                yield Evidence(
+                    kind="blacklisted-symbol",
+                    file=label,
+                    text=f"{label} imports {symbol} from {name}, which {policy.name} forbids",
+                    symbol=symbol,
+                    library=name,
+                )
+    level = facts.x86_isa_level
+    if ctx.check_isa and policy.portable and ctx.arch == "x86_64" and level in _ISA_ABOVE_BASELINE:
+        yield Evidence(
+            kind="isa-level",
+            file=label,
+            text=f"{label} needs x86-64-{level}; {policy.name} promises only the baseline",
+            detail=f"x86-64-{level}",
+        )
+
+
+def _files_evidence(
+    ctx: _Context, nodes: Iterable[FileNode], policy: Policy, inside: frozenset[str]
+) -> list[Evidence]:
+    out: list[Evidence] = []
+    for node in nodes:
+        out.extend(_file_evidence(ctx, node, policy, inside))
+    return out
+
+
+def _evaluate(ctx: _Context, policy: Policy) -> PolicyVerdict:
+    graph = ctx.graph
+    members = [graph.nodes[key] for key in graph.members]
+    walk = _walk(ctx, policy)
+    evidence = [_external_evidence(ref, policy) for ref in (*walk.grafted, *walk.missing)]
+    evidence.extend(_files_evidence(ctx, members, policy, frozenset()))
+    if walk.grafted or walk.missing:
+        inside = frozenset(ref.name for ref in walk.grafted)
+        grafted = [graph.nodes[ref.key] for ref in walk.grafted if ref.key is not None]
+        after = [_external_evidence(ref, policy) for ref in walk.missing]
+        after.extend(_files_evidence(ctx, [*members, *grafted], policy, inside))
+    else:
+        after = list(evidence)
+    return PolicyVerdict(
+        policy=policy.name,
+        aliases=policy.aliases,
+        tag=policy.tag(ctx.arch),
+        ok=not evidence,
+        evidence=tuple(evidence),
+        ok_after_repair=not after,
+        evidence_after_repair=tuple(after),
+    )
+
+
+def evaluate(
+    graph: LinkGraph, policy: Policy, arch: str, *, check_isa: bool = True
+) -> PolicyVerdict:
+    """The verdict of one policy over the graph (see the module docstring)."""
+    return _evaluate(_Context(graph, arch, check_isa), policy)
+
+
+def evaluate_all(
+    graph: LinkGraph, policies: Sequence[Policy], arch: str, *, check_isa: bool = True
+) -> tuple[PolicyVerdict, ...]:
+    """Every policy's verdict, in the order given (most compatible first), sharing the
+    symbol indexes and evidence between policies."""
+    ctx = _Context(graph, arch, check_isa)
+    return tuple(_evaluate(ctx, policy) for policy in policies)
+
+
+def best_tags(verdicts: Sequence[PolicyVerdict], blocked: bool) -> tuple[str | None, str | None]:
+    """(best_tag, repair_tag): the first verdict (most compatible) that passes now, and
+    the first that passes after repair; both None when policy-independent problems
+    (``blocked``) stand in the way, which repair does not fix."""
+    if blocked:
+        return None, None
+    best = next((v.tag for v in verdicts if v.ok), None)
+    repair = next((v.tag for v in verdicts if v.ok_after_repair), None)
+    return best, repair

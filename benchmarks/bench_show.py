@@ -1,0 +1,322 @@
+"""Benchmark: ``manywheel show --json`` against ``auditwheel show`` on real wheels.
+
+For each wheel of tools/real-wheels.txt both tools run as subprocesses, alternately,
+``--repeat`` times each (fewer once a tool has spent ``--budget`` seconds on a wheel,
+at least once). Wall time is measured around the child; peak memory is that child's own
+``ru_maxrss`` from ``wait4`` (so the tools never pollute each other's number). The table
+gives the best and median times, the ratio of auditwheel's best time to manywheel's
+(also of the medians) and both peaks, with the targets next to them:
+
+- manywheel at least 20x faster than auditwheel on numpy and scipy, 30x on torch;
+- manywheel's peak memory on torch at most 150 MB.
+
+Both run with this host's loader configuration; auditwheel comes from its own venv. First
+time::
+
+    python tools/compare_auditwheel.py --setup --download --fetch-only
+
+Run: ``python benchmarks/bench_show.py [--only numpy,torch] [--repeat 5]``. Exit code 0
+when every target is met, 1 when one is missed, 2 on a harness error (missing wheels,
+no auditwheel venv, ``manywheel show`` not working yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The shared helpers live in a sibling script, not a package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+
+from compare_auditwheel import (
+    DEFAULT_CACHE,
+    DEFAULT_VENV,
+    DOC,
+    WHEEL_LIST,
+    HarnessError,
+    Run,
+    auditwheel_exe,
+    auditwheel_version,
+    git_head,
+    load_wheel_list,
+    locate,
+    machine_line,
+    manywheel_command,
+    manywheel_version,
+    preflight_show,
+    run_measured,
+    update_doc,
+)
+
+SPEEDUP_TARGETS = {"numpy": 20.0, "scipy": 20.0, "torch": 30.0}
+MEMORY_TARGETS_MB = {"torch": 150.0}
+BEGIN = "<!-- bench_show:begin (generated, do not edit by hand) -->"
+END = "<!-- bench_show:end -->"
+
+
+@dataclass
+class ToolTimes:
+    seconds: list[float] = field(default_factory=list)
+    peak_mb: float = 0.0
+    error: str | None = None
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds) if self.seconds else float("nan")
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds) if self.seconds else float("nan")
+
+    def add(self, run: Run) -> None:
+        if run.returncode != 0:
+            self.error = run.first_error_line()
+            return
+        self.seconds.append(run.seconds)
+        self.peak_mb = max(self.peak_mb, run.peak_kb / 1024)
+
+
+@dataclass
+class Result:
+    label: str
+    filename: str
+    size_mb: float
+    manywheel: ToolTimes
+    auditwheel: ToolTimes
+    speedup_target: float | None
+    memory_target_mb: float | None
+
+    @property
+    def ratio(self) -> float:
+        return self.auditwheel.best / self.manywheel.best
+
+    @property
+    def median_ratio(self) -> float:
+        return self.auditwheel.median / self.manywheel.median
+
+    def misses(self) -> list[str]:
+        out = []
+        if self.manywheel.error or self.auditwheel.error:
+            out.append(f"{self.label}: a tool failed")
+        if self.speedup_target and not self.ratio >= self.speedup_target:
+            out.append(f"{self.label}: {self.ratio:.1f}x < {self.speedup_target:.0f}x")
+        if self.memory_target_mb and not self.manywheel.peak_mb <= self.memory_target_mb:
+            out.append(
+                f"{self.label}: {self.manywheel.peak_mb:.0f} MB > {self.memory_target_mb:.0f} MB"
+            )
+        return out
+
+
+def bench_one(
+    label: str,
+    wheel: Path,
+    manywheel: Sequence[str],
+    auditwheel: Path,
+    *,
+    repeat: int,
+    budget: float,
+) -> Result:
+    mw, aw = ToolTimes(), ToolTimes()
+    commands = [
+        (mw, [*manywheel, "show", "--json", str(wheel)]),
+        (aw, [str(auditwheel), "show", str(wheel)]),
+    ]
+    for _ in range(repeat):
+        for times, command in commands:
+            if times.error or (times.seconds and sum(times.seconds) >= budget):
+                continue
+            times.add(run_measured(command))
+    return Result(
+        label=label,
+        filename=wheel.name,
+        size_mb=wheel.stat().st_size / 1e6,
+        manywheel=mw,
+        auditwheel=aw,
+        speedup_target=SPEEDUP_TARGETS.get(label),
+        memory_target_mb=MEMORY_TARGETS_MB.get(label),
+    )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+def table(results: Sequence[Result]) -> list[list[str]]:
+    body = [
+        [
+            "wheel",
+            "MB",
+            "manywheel s best/med",
+            "auditwheel s best/med",
+            "ratio best/med",
+            "target",
+            "mw peak MB",
+            "target",
+            "aw peak MB",
+            "runs mw/aw",
+        ]
+    ]
+    for r in results:
+        mw, aw = r.manywheel, r.auditwheel
+        target = ""
+        if r.speedup_target:
+            target = f">= {r.speedup_target:.0f}x " + (
+                "ok" if r.ratio >= r.speedup_target else "MISS"
+            )
+        memory = ""
+        if r.memory_target_mb:
+            met = mw.peak_mb <= r.memory_target_mb
+            memory = f"<= {r.memory_target_mb:.0f} " + ("ok" if met else "MISS")
+        body.append(
+            [
+                r.label,
+                f"{r.size_mb:.1f}",
+                f"error: {mw.error}"
+                if mw.error
+                else f"{_seconds(mw.best)} / {_seconds(mw.median)}",
+                f"error: {aw.error}"
+                if aw.error
+                else f"{_seconds(aw.best)} / {_seconds(aw.median)}",
+                "—" if mw.error or aw.error else f"{r.ratio:.1f}x / {r.median_ratio:.1f}x",
+                target,
+                f"{mw.peak_mb:.0f}",
+                memory,
+                f"{aw.peak_mb:.0f}",
+                f"{len(mw.seconds)}/{len(aw.seconds)}",
+            ]
+        )
+    return body
+
+
+def plain(body: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(line[i]) for line in body) for i in range(len(body[0]))]
+    right = {1, 2, 3, 4, 6, 8, 9}
+    lines = []
+    for line in body:
+        cells = [
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def markdown(body: Sequence[Sequence[str]], header: str) -> str:
+    lines = [header, "", "| " + " | ".join(body[0]) + " |", "|" + "---|" * len(body[0])]
+    lines += ["| " + " | ".join(line) + " |" for line in body[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench_show.py",
+        description="Time 'manywheel show --json' against 'auditwheel show' on the pinned real "
+        "wheels (each tool in its own subprocess; best and median wall time, peak RSS).",
+        epilog="Fill the cache and the auditwheel venv first: "
+        "python tools/compare_auditwheel.py --setup --download --fetch-only. "
+        "Exit codes: 0 every target met, 1 a target missed, 2 harness error.",
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=DEFAULT_CACHE, help="wheel directory (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--auditwheel-venv",
+        type=Path,
+        default=DEFAULT_VENV,
+        help="venv holding auditwheel (default: %(default)s)",
+    )
+    parser.add_argument("--list", type=Path, default=WHEEL_LIST, help="the wheel list")
+    parser.add_argument("--only", metavar="LABEL,...", help="only these wheels (list labels)")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="runs per tool and wheel (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=60.0,
+        help="stop repeating a tool on a wheel once its runs took this many seconds "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--manywheel",
+        metavar="CMD",
+        help="command that runs manywheel (default: this Python's '-m manywheel')",
+    )
+    parser.add_argument("--json", metavar="FILE", type=Path, help="also write results as JSON")
+    parser.add_argument(
+        "--doc",
+        type=Path,
+        nargs="?",
+        const=DOC,
+        help="update the generated benchmark section of this markdown file "
+        f"(default when given without a value: {DOC.relative_to(DOC.parents[1])})",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.repeat < 1:
+        print("bench_show: error: --repeat must be at least 1", file=sys.stderr)
+        return 2
+    only = [label for label in (args.only or "").split(",") if label]
+    try:
+        wheels = locate(load_wheel_list(args.list, only), args.cache)
+        auditwheel = auditwheel_exe(args.auditwheel_venv)
+        aw_version = auditwheel_version(args.auditwheel_venv)
+        manywheel = manywheel_command(args.manywheel)
+        preflight_show(manywheel, min((path for _, path in wheels), key=lambda p: p.stat().st_size))
+    except HarnessError as err:
+        print(f"bench_show: error: {err}", file=sys.stderr)
+        return 2
+    started = time.time()
+    results = []
+    for entry, path in wheels:
+        print(f"benchmarking {entry.label} ...", file=sys.stderr, flush=True)
+        results.append(
+            bench_one(
+                entry.label,
+                path,
+                manywheel,
+                auditwheel,
+                repeat=args.repeat,
+                budget=args.budget,
+            )
+        )
+    versions = {
+        "date": datetime.date.today().isoformat(),
+        "manywheel": manywheel_version(manywheel),
+        "commit": git_head(),
+        "auditwheel": aw_version,
+        "machine": machine_line(),
+    }
+    header = (
+        f"Measured by `python benchmarks/bench_show.py --repeat {args.repeat} "
+        f"--budget {args.budget:g}` on {versions['date']} ({time.time() - started:.0f} s): "
+        f"manywheel {versions['manywheel']} (commit {versions['commit']}), auditwheel "
+        f"{versions['auditwheel']}; host: {versions['machine']}. Times in seconds."
+    )
+    body = table(results)
+    print(header)
+    sys.stdout.write(plain(body))
+    misses = [miss for r in results for miss in r.misses()]
+    print("targets: " + ("all met" if not misses else "MISSED: " + "; ".join(misses)))
+    if args.doc:
+        update_doc(args.doc, BEGIN, END, markdown(body, header))
+        print(f"updated {args.doc}", file=sys.stderr)
+    if args.json:
+        payload: dict[str, Any] = {"versions": versions, "results": [asdict(r) for r in results]}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return 1 if misses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

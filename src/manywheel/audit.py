@@ -69,8 +69,8 @@ class AuditOptions:
 def _is_extension(facts: ElfFacts) -> bool:
     """A CPython extension module exports ``PyInit_<name>`` (PEP 489 / the C API docs)."""
     return any(
-        s.defined and s.name.startswith("PyInit_") and s.bind in ("GLOBAL", "WEAK")
-        for s in facts.symbols
+        defined and name[:7] == "PyInit_" and bind in ("GLOBAL", "WEAK")
+        for name, defined, bind, *_ in facts.symbols
     )
 
 
@@ -164,7 +164,7 @@ def _resolve(
         environ=options.environ,
         libc=libc,
     )
-    roots = [n for n, f in audited.items() if _is_extension(f) or _is_executable(f)]
+    roots = [n for n, f in audited.items() if _is_executable(f) or _is_extension(f)]
     libraries = [n for n in audited if n not in set(roots)]
     portable = [p for p in policies if p.portable]
     with HostFilesystem(config.sysroot) as host:
@@ -200,7 +200,7 @@ def _member_infos(elf: Sequence[MemberFacts], graph: LinkGraph) -> tuple[ElfMemb
             ElfMemberInfo(
                 path=member.name,
                 arch=facts.header.arch if facts else None,
-                is_extension=bool(facts and _is_extension(facts)),
+                is_extension=bool(facts and not _is_executable(facts) and _is_extension(facts)),
                 soname=facts.dynamic.soname if facts and facts.dynamic else None,
                 needed=facts.dynamic.needed if facts and facts.dynamic else (),
                 internal_needed=internal,

@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, Generic, Protocol, TypeVar
 
-from manywheel.elf import ElfError, ElfFacts, ElfFile, ProgramHeader
+from manywheel.elf import BufferSource, ElfError, ElfFacts, ElfFile, ProgramHeader
 from manywheel.zipread import DEFAULT_CHUNK, STORED, ZipArchive, ZipMember
 
 __all__ = [
@@ -510,6 +510,9 @@ class ArchiveScan(Generic[_H]):
     hashes: Mapping[str, _H]
 
 
+#: Members up to this size are read whole in one call when hashing (no streaming).
+_SMALL_MEMBER: Final = 256 * 1024
+
 #: Members smaller than this (compressed) are read in batches: one task per member
 #: would cost more in scheduling than the work itself on wheels with 10^4 small files.
 _BATCH_BYTES: Final = 4 * 1024 * 1024
@@ -543,20 +546,38 @@ def _scan_member(
 ) -> tuple[MemberFacts | None, _H | None]:
     """Facts (when ELF) and hash (with a hasher factory) of one member, inflated once."""
     head_window, max_kept, chunk_size = options
-    hasher = new_hasher() if new_hasher is not None else None
+    if new_hasher is not None and member.file_size <= _SMALL_MEMBER:
+        return _scan_small(archive, member, new_hasher())
     facts: MemberFacts | None = None
-    hashed = False
+    hashed: _H | None = None
     if _is_elf(archive, member):
-        if member.method == STORED or hasher is None:
+        if member.method == STORED or new_hasher is None:
             facts = _elf_member_facts(archive, member, head_window, max_kept, chunk_size)
         else:
-            facts, hashed = _deflated_facts(
+            hasher = new_hasher()
+            facts, complete = _deflated_facts(
                 archive, member, head_window, max_kept, chunk_size, hasher=hasher
             )
-    if new_hasher is not None and not hashed:
-        hasher = new_hasher()
-        _hash_content(archive, member, chunk_size, hasher)
-    return facts, hasher
+            hashed = hasher if complete else None
+    if new_hasher is not None and hashed is None:
+        hashed = new_hasher()
+        _hash_content(archive, member, chunk_size, hashed)
+    return facts, hashed
+
+
+def _scan_small(
+    archive: ZipArchive, member: ZipMember, hasher: _H
+) -> tuple[MemberFacts | None, _H]:
+    """A small member read whole (CRC-checked): hashed, and parsed when it is ELF."""
+    data = archive.read(member)
+    hasher.update(data)
+    if member.is_dir or data[: len(ELF_MAGIC)] != ELF_MAGIC:
+        return None, hasher
+    try:
+        facts = ElfFile(BufferSource(data, member.name), member.name).facts()
+    except ElfError as exc:
+        return MemberFacts(member.name, None, str(exc), 1, len(data), len(data)), hasher
+    return MemberFacts(member.name, facts, None, 1, len(data), len(data)), hasher
 
 
 def scan_archive(

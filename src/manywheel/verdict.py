@@ -60,14 +60,20 @@ class _Imports:
 def _index(facts: ElfFacts) -> _Imports:
     by_version: dict[tuple[str, str], list[tuple[str, bool]]] = {}
     strong: dict[str, str | None] = {}
-    for sym in facts.symbols:
-        if sym.defined:
+    # One pass over possibly 10^5 symbols: tuple unpacking, no attribute lookups.
+    for name, defined, bind, _type, version, _hidden, library in facts.symbols:
+        if defined:
             continue
-        weak = sym.bind == "WEAK"
-        if not weak:
-            strong.setdefault(sym.name, sym.library)
-        if sym.version is not None and sym.library is not None:
-            by_version.setdefault((sym.library, sym.version), []).append((sym.name, weak))
+        weak = bind == "WEAK"
+        if not weak and name not in strong:
+            strong[name] = library
+        if version is not None and library is not None:
+            key = (library, version)
+            users = by_version.get(key)
+            if users is None:
+                by_version[key] = [(name, weak)]
+            else:
+                users.append((name, weak))
     return _Imports({k: tuple(v) for k, v in by_version.items()}, strong)
 
 
@@ -79,6 +85,7 @@ class _Context:
         self.arch = arch
         self.check_isa = check_isa
         self._imports: dict[str, _Imports] = {}
+        self._parsed: dict[str, SymbolVersion | None] = {}
         self._version_evidence: dict[tuple[str, str, str, bool], tuple[Evidence, ...]] = {}
 
     def imports(self, node: FileNode) -> _Imports:
@@ -87,6 +94,13 @@ class _Context:
             assert node.facts is not None
             cached = self._imports[node.key] = _index(node.facts)
         return cached
+
+    def parse(self, name: str) -> SymbolVersion | None:
+        try:
+            return self._parsed[name]
+        except KeyError:
+            parsed = self._parsed[name] = SymbolVersion.parse(name)
+            return parsed
 
     def version_evidence(
         self, node: FileNode, library: str, version: str, weak: bool
@@ -217,7 +231,7 @@ def _file_evidence(
         if not external.get(need.file, need.file not in inside):
             continue
         for aux in need.versions:
-            parsed = SymbolVersion.parse(aux.name)
+            parsed = ctx.parse(aux.name)
             if parsed is None:
                 continue
             allowed = policy.allowed_versions(parsed.prefix, ctx.arch)

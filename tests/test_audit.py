@@ -380,7 +380,7 @@ def test_pure_wheel_is_refused_unless_allowed(tmp_path: Path) -> None:
     wheel = build_wheel(
         tmp_path, {"pkg/__init__.py": b""}, python_tag="py3", abi_tag="none", platform_tags=("any",)
     )
-    with pytest.raises(InputError, match="pure Python wheel .*--allow-pure-python-wheel"):
+    with pytest.raises(InputError, match=r"pure Python wheel .*--allow-pure-python-wheel"):
         audit(wheel)
     report = audit(wheel, allow_pure=True)
     assert report.wheel.pure and report.verdicts == () and report.best_tag is None

@@ -25,7 +25,15 @@ from manywheel.errors import UsageError
 from manywheel.policy import KNOWN_ARCHES, Policy, PolicySet
 from manywheel.report import Evidence, PolicyVerdict, WheelReport
 
-__all__ = ["CheckResult", "PlatSpec", "TagCheck", "check_report", "parse_plat", "verdict_for"]
+__all__ = [
+    "CheckResult",
+    "PlatSpec",
+    "TagCheck",
+    "check_report",
+    "is_claim_evidence",
+    "parse_plat",
+    "verdict_for",
+]
 
 POLICIES_HINT = "run 'manywheel policies' to list the known ones"
 
@@ -140,6 +148,16 @@ def _check_tag(report: WheelReport, tag: str, policies: PolicySet) -> TagCheck:
     return TagCheck(tag=tag, policy=verdict.policy, ok=verdict.ok, evidence=verdict.evidence)
 
 
+def is_claim_evidence(item: Evidence, report: WheelReport) -> bool:
+    """Whether ``item`` is the audit's "the filename claims X" sentence.
+
+    The audit files those under ``consistency`` (kind ``tag-mismatch``, about the wheel
+    file itself); ``check`` judges every claimed tag itself, with the verdict's evidence,
+    and with ``--plat`` the claims are not the question, so it leaves them out.
+    """
+    return item.kind == "tag-mismatch" and item.file == report.wheel.filename
+
+
 def check_report(
     report: WheelReport, policies: PolicySet, plat: PlatSpec | None = None
 ) -> CheckResult:
@@ -151,12 +169,13 @@ def check_report(
     else:
         tags = report.wheel.platform_tags
     checks = tuple(_check_tag(report, tag, policies) for tag in tags)
-    ok = all(c.ok for c in checks) and not report.consistency and not report.problems
+    consistency = tuple(e for e in report.consistency if not is_claim_evidence(e, report))
+    ok = all(c.ok for c in checks) and not consistency and not report.problems
     return CheckResult(
         wheel=report.wheel.filename,
         ok=ok,
         tags=checks,
-        consistency=report.consistency,
+        consistency=consistency,
         problems=report.problems,
         best_tag=report.best_tag,
         repair_tag=report.repair_tag,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from manywheel import __version__
-from manywheel.errors import EXIT_OK, EXIT_USAGE, ManywheelError
+from manywheel.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, ManywheelError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -84,6 +84,98 @@ def _cmd_platform(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_audit_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``show`` and ``check``: what the audit looks at and how."""
+    parser.add_argument("wheels", metavar="WHEEL", nargs="+", help="wheel file(s) to audit")
+    parser.add_argument(
+        "--json", action="store_true", help="print the report(s) as JSON (see schemas/)"
+    )
+    parser.add_argument(
+        "--exclude",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="leave libraries whose soname matches GLOB out of the audit, as if the "
+        "target system provided them (repeatable)",
+    )
+    parser.add_argument(
+        "--disable-isa-ext-check",
+        action="store_true",
+        help="do not hold x86-64 ISA levels (x86-64-v2/v3/v4 notes) against the tags",
+    )
+    parser.add_argument(
+        "--policy-file",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="extra policy file (format of docs/policies.md), repeatable; a policy with a "
+        "known name replaces it",
+    )
+    parser.add_argument(
+        "--allow-pure-python-wheel",
+        action="store_true",
+        help="accept a wheel without ELF files instead of failing with exit code 3",
+    )
+    _add_loader_options(parser)
+
+
+def _audit_all(args: argparse.Namespace) -> list[Any]:
+    """Audit every wheel named on the command line; the first unreadable one stops all."""
+    from manywheel.audit import AuditOptions, audit_wheel
+
+    options = AuditOptions(
+        exclude=tuple(args.exclude),
+        disable_isa_ext_check=args.disable_isa_ext_check,
+        ldpaths=args.ldpaths,
+        sysroot=args.sysroot,
+        policy_files=tuple(args.policy_file),
+        allow_pure=args.allow_pure_python_wheel,
+        environ=os.environ,
+    )
+    return [audit_wheel(path, options) for path in args.wheels]
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    """Audit wheels and explain, per wheel, which tags they satisfy and what blocks more."""
+    from manywheel import render
+
+    reports = _audit_all(args)
+    if args.json:
+        _print_json(render.document_to_json(reports))
+    else:
+        sys.stdout.write(render.render_show_many(reports))
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    """The CI gate: exit 0 only if every wheel satisfies the tags it claims (or --plat)."""
+    from manywheel import check, policy, render
+
+    # Policies first: a bad --policy-file or --plat is a usage error before any wheel
+    # is read.
+    policies = policy.load_policies(args.policy_file)
+    plat = check.parse_plat(args.plat, policies) if args.plat is not None else None
+    reports = _audit_all(args)
+    results = [check.check_report(report, policies, plat) for report in reports]
+    if args.json:
+        _print_json(render.document_to_json(reports, results))
+    else:
+        sys.stdout.write(render.render_check(results))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_CHECK_FAILED
+
+
+def _cmd_policies(args: argparse.Namespace) -> int:
+    """List the known policies: aliases, arches, newest allowed symbol versions."""
+    from manywheel import policy, render
+
+    policies = policy.load_policies(args.policy_file)
+    if args.json:
+        _print_json(render.policies_to_json(policies))
+    else:
+        sys.stdout.write(render.render_policies(policies))
+    return EXIT_OK
+
+
 def _print_json(data: Mapping[str, Any]) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
@@ -128,6 +220,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON (see schemas/)")
     p.set_defaults(handler=_cmd_platform)
+
+    p = sub.add_parser(
+        "show",
+        help="explain which platform tags wheels satisfy, and what blocks the next one",
+        description="Audit each WHEEL without installing or running it: the platform tag "
+        "its content satisfies now, the tag 'manywheel repair' can reach, and, for the next "
+        "more compatible tag, every fact in the way (which file imports which symbol "
+        "version from which library, which library is external and where it was found). "
+        "Library lookups follow the loader model of 'manywheel lddtree'.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_audit_options(p)
+    p.set_defaults(handler=_cmd_show)
+
+    p = sub.add_parser(
+        "check",
+        help="exit 0 only if wheels satisfy the platform tags they claim (CI gate)",
+        description="Audit each WHEEL and exit 0 only if every platform tag it claims "
+        "(its filename, which must agree with its WHEEL file) is satisfied by its content, "
+        "its RECORD matches its members and nothing else is wrong; with --plat, whether "
+        "TAG is satisfied instead. Otherwise exit 1 and print the reasons.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_audit_options(p)
+    p.add_argument(
+        "--plat",
+        metavar="TAG",
+        help="check this platform tag instead of the claimed ones: a canonical tag "
+        "(manylinux_2_17_x86_64), a legacy alias (manylinux2014_x86_64) or a policy name "
+        "(the wheel's arch is used); 'manywheel policies' lists them",
+    )
+    p.set_defaults(handler=_cmd_check)
+
+    p = sub.add_parser(
+        "policies",
+        help="list the known manylinux/musllinux policies",
+        description="List every known policy, most compatible first within each family: "
+        "aliases, libc version, architectures and the newest GLIBC/GLIBCXX symbol versions "
+        "it allows; --json prints everything (libraries, all versions, blacklists).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--json", action="store_true", help="print every policy in full as JSON")
+    p.add_argument(
+        "--policy-file",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="extra policy file, repeatable (see docs/policies.md)",
+    )
+    p.set_defaults(handler=_cmd_policies)
     return parser
 
 

@@ -45,7 +45,7 @@ KIND_TITLES: Mapping[str, str] = {
     "symbol-version": "symbol versions too new",
     "blacklisted-symbol": "symbols the policy forbids",
     "isa-level": "instruction set above the architecture baseline",
-    "tag-mismatch": "filename and WHEEL tags disagree",
+    "tag-mismatch": "claimed tags that do not hold",
     "record": "RECORD does not match the archive",
 }
 
@@ -168,7 +168,10 @@ def _content_line(report: WheelReport) -> str:
 
 
 def _external_lines(report: WheelReport) -> list[str]:
+    """Libraries repair must graft (or cannot find) in detail; allowed ones in one line each
+    policy, since a maintainer acts on the former and only glances at the latter."""
     lines: list[str] = []
+    allowed: dict[str, list[str]] = {}
     for lib in sorted(report.external, key=lambda lib: lib.soname):
         where = lib.path or "not found"
         if lib.path and lib.rule:
@@ -180,7 +183,8 @@ def _external_lines(report: WheelReport) -> list[str]:
         elif lib.allowed_by is None or lib.allowed_by == "linux":
             status = "repair grafts it"
         else:
-            status = f"allowed by {lib.allowed_by}"
+            allowed.setdefault(lib.allowed_by, []).append(lib.soname)
+            continue
         lines.append(f"{INDENT * 2}{lib.soname}: {where}; {status}")
         for chain in sorted(lib.chains):
             if len(chain) > 2:
@@ -190,6 +194,9 @@ def _external_lines(report: WheelReport) -> list[str]:
             lines.append(f"{INDENT * 3}needed by {', '.join(needed_by)}")
         if lib.path is None and lib.tried:
             lines.append(f"{INDENT * 3}tried {', '.join(lib.tried)}")
+    order = {verdict.policy: index for index, verdict in enumerate(report.verdicts)}
+    for policy in sorted(allowed, key=lambda name: (order.get(name, len(order)), name)):
+        lines.append(f"{INDENT * 2}allowed from {policy} on: {', '.join(allowed[policy])}")
     return lines
 
 
@@ -204,7 +211,7 @@ def render_show(report: WheelReport) -> str:
         if report.repair_tag is None:
             repair = "no tag (see what blocks it below)"
         elif report.repair_tag == report.best_tag:
-            repair += " (nothing more to gain)"
+            repair += " (same as now)"
         lines.append(f"{INDENT}repair:    {repair}")
 
         blocked = next_blocked(report)

@@ -433,6 +433,18 @@ def test_record_and_tag_consistency(libs: Libs, tmp_path: Path) -> None:
     assert report.best_tag == "manylinux_2_5_x86_64"
 
 
+def test_record_sizes_still_checked_without_hashing(libs: Libs, tmp_path: Path) -> None:
+    wheel = build_wheel(
+        tmp_path,
+        {"pkg/_ext.so": libs.plain_ext, "pkg/a.txt": b"a", "pkg/b.txt": b"b"},
+        bad_hash=("pkg/a.txt",),
+        bad_size=("pkg/b.txt",),
+    )
+    report = audit(wheel, verify_hashes=False)
+    assert [e.file for e in kinds(report.consistency, "record")] == ["pkg/b.txt"]
+    assert report.best_tag == "manylinux_2_5_x86_64"
+
+
 def test_claimed_tag_the_content_does_not_satisfy(libs: Libs, tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path, {"pkg/tool": libs.exe}, platform_tags=("manylinux_2_17_x86_64",))
     report = audit(wheel)

@@ -803,10 +803,16 @@ def test_record_mismatches(built: Built, tmp_path: Path) -> None:
         bad_hash=["demo/a.py"],
         omit_from_record=["demo/b.py"],
     )
+    record = "demo-1.0.dist-info/RECORD"
+    # show compares names and sizes by default (the hash is right-sized but wrong) ...
     [report] = show_json(wheel)["reports"]
+    assert [e["text"] for e in only(report["consistency"], kind="record")] == [
+        f"demo/b.py is not listed in {record}",
+    ]
+    # ... and hashes every member with --verify-record, as check always does.
+    [report] = show_json("--verify-record", wheel)["reports"]
     actual = record_hash(data).removeprefix("sha256=")
     wrong = record_hash(data + b"corrupted").removeprefix("sha256=")
-    record = "demo-1.0.dist-info/RECORD"
     assert sorted(e["text"] for e in only(report["consistency"], kind="record")) == [
         f"demo/a.py has sha256 {actual}, {record} says {wrong}",
         f"demo/b.py is not listed in {record}",
@@ -814,6 +820,7 @@ def test_record_mismatches(built: Built, tmp_path: Path) -> None:
     result = manywheel("check", "--plat", "linux_x86_64", wheel)
     assert result.returncode == 1
     assert f"      demo/b.py is not listed in {record}\n" in result.stdout
+    assert f"      demo/a.py has sha256 {actual}, {record} says {wrong}\n" in result.stdout
 
 
 def test_musl_extension(musl_fixtures: FixtureSet, tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ from manywheel.wheel import (
 from manywheel.wheelfs import WheelFilesystem
 from manywheel.zipread import ZipArchive
 
-__all__ = ["AuditOptions", "audit_wheel"]
+__all__ = ["AuditDetail", "AuditOptions", "audit_wheel", "audit_wheel_detail"]
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,27 @@ def _scan(path: str, filename: str, verify_hashes: bool) -> tuple[WheelInfo, _Sc
     return info, _Scan(scan.facts, digests)
 
 
+@dataclass(frozen=True)
+class AuditDetail:
+    """The report plus what it was judged from, for ``repair`` (which plans over the
+    link graph rather than re-reading anything): the wheel's layout (``info``) and the
+    :class:`~manywheel.linkgraph.LinkGraph` (None when no policy applied: a pure wheel
+    or an unknown architecture)."""
+
+    report: WheelReport
+    info: WheelInfo
+    graph: LinkGraph | None
+
+
 def audit_wheel(path: str | os.PathLike[str], options: AuditOptions) -> WheelReport:
     """Audit the wheel at ``path``. Raises :class:`~manywheel.errors.ManywheelError`
     subclasses (one line each) for anything unreadable, and InputError for a pure
     Python wheel unless ``options.allow_pure``."""
+    return audit_wheel_detail(path, options).report
+
+
+def audit_wheel_detail(path: str | os.PathLike[str], options: AuditOptions) -> AuditDetail:
+    """:func:`audit_wheel`, also returning the wheel layout and the link graph."""
     path = os.fspath(path)
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory, not a wheel")
@@ -125,12 +142,13 @@ def audit_wheel(path: str | os.PathLike[str], options: AuditOptions) -> WheelRep
                 f"{info.filename}: is a pure Python wheel (no ELF files); nothing to audit "
                 "(--allow-pure-python-wheel accepts it)"
             )
-        return _pure_report(info, tuple(consistency))
+        return AuditDetail(_pure_report(info, tuple(consistency)), info, None)
     platform = detect_platform(info.identity, scan.elf)
     found = _problems.member_problems(scan.elf, platform.arch, info)
     consistency.extend(platform.evidence)
     if platform.arch is None:
-        return _unknown_arch_report(info, platform, scan.elf, found.evidence, consistency)
+        report = _unknown_arch_report(info, platform, scan.elf, found.evidence, consistency)
+        return AuditDetail(report, info, None)
     arch = platform.arch
     policies = load_policies(options.policy_files).for_arch(arch, platform.libc)
     audited = {
@@ -143,7 +161,7 @@ def audit_wheel(path: str | os.PathLike[str], options: AuditOptions) -> WheelRep
     problems = found.evidence
     best, repair = best_tags(verdicts, blocked=bool(problems))
     consistency.extend(_problems.claims_vs_content(info.identity, verdicts, arch))
-    return WheelReport(
+    report = WheelReport(
         schema_version=SCHEMA_VERSION,
         wheel=info.identity,
         libc=platform.libc,
@@ -159,6 +177,7 @@ def audit_wheel(path: str | os.PathLike[str], options: AuditOptions) -> WheelRep
         problems=problems,
         notes=(*info.notes, *platform.notes, *graph.notes),
     )
+    return AuditDetail(report, info, graph)
 
 
 def _resolve(

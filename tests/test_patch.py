@@ -625,3 +625,23 @@ def test_verify_rejects_a_stale_gnu_property_segment(
     path.write_bytes(bytes(data))
     with pytest.raises(PatchError, match=r": patched file is no longer valid ELF: .*note"):
         verify_patch(path, PatchOps(), read_facts(original))
+
+
+def test_strip_foreign_arch_falls_back(
+    fixture_builder: FixtureBuilder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host binutils ``strip`` cannot read an aarch64 file ("Unable to recognise the
+    format"), so a foreign file goes to its own ``<triplet>-strip`` or ``llvm-strip``."""
+    fixtures = fixture_builder(find_toolchain("aarch64"))
+    host_strip, llvm_strip = shutil.which("strip"), shutil.which("llvm-strip")
+    if host_strip is None or llvm_strip is None:
+        pytest.skip("needs both the host strip and llvm-strip")
+    only_host = tmp_path / "only-host"
+    only_host.mkdir()
+    (only_host / "strip").symlink_to(host_strip)
+    path = _copy(fixtures.libversioned, tmp_path / "libversioned.so.1")
+    monkeypatch.setenv("PATH", str(only_host))
+    with pytest.raises(PatchError, match="Unable to recognise the format"):
+        strip_file(path, "aarch64")
+    (only_host / "llvm-strip").symlink_to(llvm_strip)
+    _strip_and_check(path, None)  # arch read from the file

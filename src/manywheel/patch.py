@@ -538,8 +538,10 @@ def strip_candidates(arch: str | None, environ: Mapping[str, str] | None = None)
     """The strip programs to try for a file of ``arch``, most specific first, that exist.
 
     For the host architecture: ``strip``. For another one: ``<triplet>-strip`` (the
-    target's own binutils), then ``llvm-strip`` (every LLVM target), then ``strip``
-    (GNU binutils' generic ELF back end reads any ELF class and byte order).
+    target's own binutils), then ``llvm-strip`` (every LLVM target), then ``strip`` as
+    a last resort: Debian's x86-64 binutils ``strip`` lists generic ``elf64-little`` /
+    ``elf64-big`` targets yet refuses aarch64 and s390x files ("Unable to recognise the
+    format of the input file"; measured with binutils on this project's CI image).
     """
     env = os.environ if environ is None else environ
     search = env.get("PATH", "")

@@ -169,6 +169,38 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_CHECK_FAILED
 
 
+def _cmd_repair(args: argparse.Namespace) -> int:
+    """Graft external libraries into wheels, relabel them, write them to -w DIR."""
+    from manywheel import repair
+
+    options = repair.RepairOptions(
+        out_dir=args.wheel_dir,
+        plat=args.plat,
+        only_plat=args.only_plat,
+        exclude=tuple(args.exclude),
+        lib_sdir=args.lib_sdir,
+        strip=args.strip,
+        compresslevel=args.zip_compression_level,
+        update_tags=not args.no_update_tags,
+        ldpaths=args.ldpaths,
+        sysroot=args.sysroot,
+        policy_files=tuple(args.policy_file),
+        allow_pure=args.allow_pure_python_wheel,
+        disable_isa_ext_check=args.disable_isa_ext_check,
+        environ=os.environ,
+    )
+    results = []
+    for path in args.wheels:
+        result = repair.repair_wheel(path, options)
+        results.append(result)
+        if not args.json:
+            sys.stdout.write(repair.render_results([result]))
+            sys.stdout.flush()
+    if args.json:
+        _print_json(repair.results_to_json(results))
+    return EXIT_OK
+
+
 def _cmd_policies(args: argparse.Namespace) -> int:
     """List the known policies: aliases, arches, newest allowed symbol versions."""
     from manywheel import policy, render
@@ -265,6 +297,69 @@ def build_parser() -> argparse.ArgumentParser:
         "(the wheel's arch is used); 'manywheel policies' lists them",
     )
     p.set_defaults(handler=_cmd_check)
+
+    p = sub.add_parser(
+        "repair",
+        help="copy external libraries into wheels and relabel them (manylinux/musllinux)",
+        description="For each WHEEL, graft every external library the target policy does "
+        "not allow into <name>.libs/ under a collision-proof name, rewrite DT_NEEDED, "
+        "DT_SONAME and $ORIGIN-relative RUNPATHs so the loader finds them, set the new "
+        "platform tags and write exactly one wheel to DIR. The output is audited again "
+        "before the command returns; the input is never modified. --plat defaults to "
+        "MANYWHEEL_PLAT, then AUDITWHEEL_PLAT, then auto (the most compatible tag the "
+        "content can reach). See docs/repair.md.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_audit_options(p)
+    p.add_argument(
+        "-w",
+        "--wheel-dir",
+        metavar="DIR",
+        default="wheelhouse",
+        help="directory for the repaired wheels, created if missing (default: wheelhouse)",
+    )
+    p.add_argument(
+        "--plat",
+        metavar="TAG",
+        help="target platform tag, or 'auto' (default: $MANYWHEEL_PLAT, $AUDITWHEEL_PLAT, "
+        "auto); 'manywheel policies' lists them",
+    )
+    p.add_argument(
+        "--only-plat",
+        action="store_true",
+        help="tag the wheel with the target tag (and its aliases) only, not also with the "
+        "more compatible tags the content satisfies",
+    )
+    p.add_argument(
+        "-L",
+        "--lib-sdir",
+        metavar="LIB_SDIR",
+        default=".libs",
+        help="suffix of the library directory at the wheel root, after the distribution "
+        "name (default: .libs, giving <name>.libs/)",
+    )
+    p.add_argument(
+        "--strip",
+        action="store_true",
+        help="strip symbol tables and debug information from the ELF files (before patching)",
+    )
+    p.add_argument(
+        "-z",
+        "--zip-compression-level",
+        metavar="LEVEL",
+        type=int,
+        choices=range(10),
+        default=6,
+        help="deflate level 0-9 of the rewritten members (default: 6); unchanged members "
+        "are copied as they are",
+    )
+    p.add_argument(
+        "--no-update-tags",
+        action="store_true",
+        help="keep the input's filename and WHEEL tags (graft anyway)",
+    )
+    p.set_defaults(handler=_cmd_repair)
 
     p = sub.add_parser(
         "policies",

@@ -1,0 +1,687 @@
+"""``manywheel repair``: report -> plan -> patch -> write -> verify, for one wheel at a time.
+
+1. **Report.** :func:`~manywheel.audit.audit_wheel_detail` reads the wheel once (the
+   archive reader refuses ``..``, absolute, symlinked and duplicate member names here,
+   before anything is written) and resolves it in its install layout.
+2. **Plan.** :func:`~manywheel.graft.plan_graft` (pure) says which libraries to graft,
+   what to rewrite and the new tags; every reason the target tag cannot be reached is
+   raised now, with the audit's evidence, still before anything is written.
+3. **Patch.** In a private directory inside the output directory: copy the grafted
+   libraries and the members to change, ``strip`` them (``--strip``), then patch them
+   with patchelf, leaves first, hashing each grafted library after its other patches
+   and before its soname is set (docs/repair.md, "Names"). Every patched file is re-read
+   and compared with the plan (:func:`~manywheel.patch.verify_patch`).
+4. **Write.** :func:`~manywheel.wheelwrite.write_wheel`: unchanged members are copied
+   raw, the rest deflated, RECORD regenerated, timestamps from ``SOURCE_DATE_EPOCH`` or
+   else the input's newest member (the fixed rule that makes output reproducible).
+5. **Verify.** The written wheel is audited again: it must satisfy every tag it claims
+   and every grafted library must resolve from its new place; only then is it renamed
+   into the output directory. On any failure the private directory is removed:
+   nothing is left behind, and the input is never modified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from manywheel.audit import AuditDetail, AuditOptions, audit_wheel_detail
+from manywheel.check import PlatSpec, check_report, parse_plat
+from manywheel.elf import ElfFacts
+from manywheel.errors import (
+    EXIT_CHECK_FAILED,
+    EnvironmentProblem,
+    InputError,
+    ManywheelError,
+    UsageError,
+)
+from manywheel.graft import (
+    GraftPlan,
+    graft_name,
+    launcher_text,
+    plan_graft,
+    plan_platform_tags,
+    retag_filename,
+    retag_wheel_text,
+)
+from manywheel.ldfs import HostFilesystem
+from manywheel.linkgraph import ExternalRef, LinkGraph
+from manywheel.patch import Patchelf, PatchOps, apply_patch, find_patchelf, strip_file, verify_patch
+from manywheel.policy import Policy, PolicySet, load_policies
+from manywheel.render import evidence_lines
+from manywheel.report import Evidence, PolicyVerdict, WheelReport
+from manywheel.wheel import SIGNATURE_SUFFIXES
+from manywheel.wheelwrite import NewMember, epoch_from_environment, newest_member_time, write_wheel
+from manywheel.zipread import ZipArchive
+
+__all__ = [
+    "PLAT_VARIABLES",
+    "GraftRecord",
+    "RepairError",
+    "RepairOptions",
+    "RepairResult",
+    "plat_setting",
+    "render_results",
+    "repair_wheel",
+    "results_to_json",
+]
+
+REPAIR_SCHEMA_VERSION = 1
+
+#: Where ``--plat`` comes from when not given: ours first, then the variable the
+#: manylinux images set (so cibuildwheel's default repair command needs no change).
+PLAT_VARIABLES = ("MANYWHEEL_PLAT", "AUDITWHEEL_PLAT")
+
+_NOT_FOUND_HINT = (
+    "add its directory to MANYWHEEL_LD_LIBRARY_PATH (searched like LD_LIBRARY_PATH), or "
+    "give the whole system search list with --ldpaths"
+)
+
+
+class RepairError(ManywheelError):
+    """The wheel cannot be repaired to the requested tag (a library not found, the tag
+    out of reach, another architecture, a problem repair does not fix, or the output
+    failing its verification)."""
+
+    exit_code: ClassVar[int] = EXIT_CHECK_FAILED
+
+
+@dataclass(frozen=True)
+class RepairOptions:
+    """The options of ``manywheel repair`` (``plat`` None or ``"auto"``: the most
+    compatible tag the wheel can reach)."""
+
+    out_dir: str = "wheelhouse"
+    plat: str | None = None
+    only_plat: bool = False
+    exclude: tuple[str, ...] = ()
+    lib_sdir: str = ".libs"
+    strip: bool = False
+    compresslevel: int = 6
+    update_tags: bool = True
+    ldpaths: str | None = None
+    sysroot: str | None = None
+    policy_files: tuple[str, ...] = ()
+    allow_pure: bool = False
+    disable_isa_ext_check: bool = False
+    environ: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GraftRecord:
+    """One grafted library: where it was found, the names that loaded it, its new place."""
+
+    source: str
+    needed_as: tuple[str, ...]
+    member: str
+    soname: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepairResult:
+    """What ``repair`` did to one wheel (the ``--json`` record, schemas/repair.schema.json)."""
+
+    input: str
+    output: str
+    size: int
+    sha256: str
+    policy: str | None
+    platform_tags: tuple[str, ...]
+    grafted: tuple[GraftRecord, ...]
+    excluded: tuple[str, ...]
+    removed_needed: tuple[tuple[str, str], ...]
+    moved_scripts: tuple[tuple[str, str], ...]
+    patched: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------- options
+
+
+def plat_setting(value: str | None, environ: Mapping[str, str]) -> tuple[str | None, str]:
+    """The ``--plat`` value to use and where it came from: the option, else
+    ``MANYWHEEL_PLAT``, else ``AUDITWHEEL_PLAT``; ``None`` (or ``auto``) means auto."""
+    if value is not None:
+        return (None if value == "auto" else value), "--plat"
+    for name in PLAT_VARIABLES:
+        text = environ.get(name, "").strip()
+        if text:
+            return (None if text == "auto" else text), name
+    return None, "auto"
+
+
+def _plat_spec(options: RepairOptions, policies: PolicySet) -> PlatSpec | None:
+    environ = os.environ if options.environ is None else options.environ
+    text, source = plat_setting(options.plat, environ)
+    if text is None:
+        return None
+    try:
+        return parse_plat(text, policies)
+    except UsageError as err:
+        if source == "--plat":
+            raise
+        raise UsageError(f"{source}={text}: {err}") from None
+
+
+def check_lib_sdir(value: str) -> str:
+    """``-L`` is appended to the distribution name: one path component, not ``.``/``..``."""
+    if not value or "/" in value or "\0" in value or value.strip(".") == "":
+        raise UsageError(
+            f"-L {value!r}: the library directory suffix must be a single name such as .libs"
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- the flow
+
+
+def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> RepairResult:
+    """Repair one wheel into ``options.out_dir`` (module docstring); raises a one-line
+    :class:`~manywheel.errors.ManywheelError` subclass and writes nothing on failure."""
+    path = os.fspath(path)
+    lib_sdir = check_lib_sdir(options.lib_sdir)
+    policies = load_policies(options.policy_files)
+    spec = _plat_spec(options, policies)
+    audit_options = AuditOptions(
+        exclude=options.exclude,
+        disable_isa_ext_check=options.disable_isa_ext_check,
+        ldpaths=options.ldpaths,
+        sysroot=options.sysroot,
+        policy_files=options.policy_files,
+        allow_pure=True,
+        environ=os.environ if options.environ is None else options.environ,
+        verify_hashes=False,
+    )
+    detail = audit_wheel_detail(path, audit_options)
+    report = detail.report
+    if report.wheel.pure:
+        if not options.allow_pure:
+            raise InputError(
+                f"{report.wheel.filename}: is a pure Python wheel (no ELF files); nothing to "
+                "repair (--allow-pure-python-wheel copies it unchanged)"
+            )
+        return _copy_pure(path, report, options.out_dir)
+    libpython = sorted({e.library for e in report.problems if e.kind == "libpython" and e.library})
+    _refuse_problems(report)
+    if libpython:
+        # Removed, not grafted: audit again as if they were absent (excluded leaves).
+        audit_options = dataclasses.replace(audit_options, exclude=(*options.exclude, *libpython))
+        detail = audit_wheel_detail(path, audit_options)
+        report = detail.report
+    graph, arch, libc = detail.graph, report.arch, report.libc
+    assert graph is not None and arch is not None
+    arch_policies = policies.for_arch(arch, libc)
+    target = _target_policy(report, spec, policies)
+    plan = plan_graft(graph, target, arch, detail.info, lib_sdir=lib_sdir)
+    _refuse_plan(report, plan, target)
+    if options.update_tags:
+        tags = plan_platform_tags(
+            graph, report.verdicts, arch_policies, target, arch, only_plat=options.only_plat
+        )
+        out_name = retag_filename(report.wheel.filename, tags)
+    else:
+        tags, out_name = report.wheel.platform_tags, report.wheel.filename
+    needs_patchelf = bool(plan.grafts or plan.patches)
+    patchelf = find_patchelf(options.environ) if needs_patchelf else None
+    out_dir = _prepare_out_dir(options.out_dir, path, out_name)
+    final = os.path.join(out_dir, out_name)
+    try:
+        work = Path(tempfile.mkdtemp(prefix=".manywheel-repair-", dir=out_dir))
+    except OSError as exc:
+        raise EnvironmentProblem(f"{out_dir}: cannot write there: {exc.strerror or exc}") from None
+    try:
+        staged = work / out_name
+        applied = _apply(
+            path,
+            detail,
+            plan=plan,
+            options=options,
+            patchelf=patchelf,
+            work=work,
+            staged=staged,
+            tags=tags,
+            arch=arch,
+        )
+        out = audit_wheel_detail(
+            staged, dataclasses.replace(audit_options, allow_pure=False, verify_hashes=True)
+        )
+        _verify(out, policies, plan, applied.names)
+        os.replace(staged, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return RepairResult(
+        input=path,
+        output=final,
+        size=applied.size,
+        sha256=applied.sha256,
+        policy=target.name,
+        platform_tags=tuple(tags),
+        grafted=applied.grafted,
+        excluded=tuple(n for n in plan.excluded if n not in libpython),
+        removed_needed=plan.removed,
+        moved_scripts=tuple((la.path, la.target) for la in plan.launchers),
+        patched=applied.patched,
+        notes=(
+            *(f"{m}: {lib} removed from DT_NEEDED (PEP 513)" for m, lib in plan.removed),
+            *plan.notes,
+        ),
+    )
+
+
+def _copy_pure(path: str, report: WheelReport, out_dir: str) -> RepairResult:
+    """A pure wheel accepted with --allow-pure-python-wheel: copied unchanged."""
+    out_dir = _prepare_out_dir(out_dir, path, report.wheel.filename)
+    final = os.path.join(out_dir, report.wheel.filename)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".manywheel-", suffix=".tmp", dir=out_dir)
+        os.close(fd)
+    except OSError as exc:
+        raise EnvironmentProblem(f"{out_dir}: cannot write there: {exc.strerror or exc}") from None
+    try:
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, final)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    data = Path(final).read_bytes()
+    return RepairResult(
+        input=path,
+        output=final,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        policy=None,
+        platform_tags=report.wheel.platform_tags,
+        grafted=(),
+        excluded=(),
+        removed_needed=(),
+        moved_scripts=(),
+        patched=(),
+        notes=("pure Python wheel: copied unchanged",),
+    )
+
+
+def _prepare_out_dir(out_dir: str, source: str, out_name: str) -> str:
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise EnvironmentProblem(f"{out_dir}: cannot create it: {exc.strerror or exc}") from None
+    if not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK | os.X_OK):
+        raise EnvironmentProblem(f"{out_dir}: not a writable directory (-w DIR)")
+    final = os.path.join(out_dir, out_name)
+    if os.path.exists(final) and os.path.samefile(final, source):
+        raise UsageError(
+            f"{final}: the output would replace the input wheel; choose another -w DIR"
+        )
+    return out_dir
+
+
+def _refuse_problems(report: WheelReport) -> None:
+    """Problems no repair fixes (every one but libpython, which repair removes)."""
+    blocking = [e for e in report.problems if e.kind != "libpython"]
+    if blocking:
+        lines = evidence_lines(blocking, 1)
+        raise RepairError(
+            f"{report.wheel.filename}: cannot be repaired (no tag fixes these):\n"
+            + "\n".join(lines)
+        )
+
+
+def _target_policy(report: WheelReport, spec: PlatSpec | None, policies: PolicySet) -> Policy:
+    arch = report.arch
+    if spec is None:
+        if report.repair_tag is None:  # only possible with problems, refused above
+            raise RepairError(f"{report.wheel.filename}: no platform tag can be reached")
+        verdict = next(v for v in report.verdicts if v.tag == report.repair_tag)
+        return policies.get(verdict.policy)
+    if spec.arch is not None and spec.arch != arch:
+        raise RepairError(
+            f"{report.wheel.filename}: the wheel's ELF files are for {arch}, "
+            f"--plat {spec.text} is for {spec.arch}"
+        )
+    policy = policies.get(spec.policy)
+    if not any(v.policy == policy.name for v in report.verdicts):
+        raise RepairError(
+            f"{report.wheel.filename}: {spec.text} does not apply to this wheel "
+            f"({report.libc} {arch}): {policy.name} is a {policy.libc} policy"
+        )
+    return policy
+
+
+def _refuse_plan(report: WheelReport, plan: GraftPlan, target: Policy) -> None:
+    name = report.wheel.filename
+    if plan.missing:
+        raise RepairError("\n".join(_missing_lines(name, plan.missing)))
+    verdict: PolicyVerdict = next(v for v in report.verdicts if v.policy == target.name)
+    if not verdict.ok_after_repair:
+        best = f"the most compatible reachable tag is {report.repair_tag}"
+        raise RepairError(
+            f"{name}: {verdict.tag} cannot be reached ({best}); after grafting:\n"
+            + "\n".join(evidence_lines(verdict.evidence_after_repair, 1))
+        )
+    if plan.unreachable:
+        raise RepairError(
+            f"{name}: {', '.join(plan.unreachable)} installs outside site-packages, where "
+            "no $ORIGIN-relative path can reach the grafted libraries"
+        )
+
+
+def _missing_lines(name: str, missing: Sequence[ExternalRef]) -> list[str]:
+    first = missing[0]
+    chain = " -> ".join(first.chains[0]) if first.chains else first.name
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    lines = [f"{name}: cannot graft {first.name}{more}: not found ({chain}); {_NOT_FOUND_HINT}"]
+    for ref in missing:
+        lines.append(f"  {ref.name} tried:")
+        lines.extend(f"    {place}" for place in ref.tried or ("(nowhere: no search path)",))
+    return lines
+
+
+# --------------------------------------------------------------------------- applying
+
+
+@dataclass(frozen=True)
+class _Applied:
+    names: Mapping[str, str]  # grafted key -> new file name
+    grafted: tuple[GraftRecord, ...]
+    patched: tuple[str, ...]
+    size: int
+    sha256: str
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _facts(graph: LinkGraph, key: str) -> ElfFacts:
+    node = graph.nodes[key]
+    if node.facts is None:  # needs_facts holds for every library a policy rejects
+        raise RepairError(f"{key}: its ELF facts could not be read")
+    return node.facts
+
+
+def _graft_libraries(
+    plan: GraftPlan,
+    graph: LinkGraph,
+    *,
+    host: HostFilesystem,
+    patchelf: Patchelf,
+    options: RepairOptions,
+    work: Path,
+    arch: str,
+) -> tuple[dict[str, str], dict[str, Path]]:
+    """Copy, strip and patch every grafted library, leaves first (graft.py docstring)."""
+    names: dict[str, str] = {}
+    files: dict[str, Path] = {}
+    by_key = {g.key: g for g in plan.grafts}
+    (work / "libs").mkdir()
+    for index, graft in enumerate(plan.grafts):
+        source = host.host_path(graft.key) or graft.key
+        copy = work / "libs" / f"{index}-{graft.file_name}"
+        try:
+            shutil.copyfile(source, copy)
+        except OSError as exc:
+            raise InputError(f"{source}: cannot read: {exc.strerror or exc}") from None
+        os.chmod(copy, 0o755)
+        if options.strip:
+            strip_file(copy, arch)
+        files[graft.key] = copy
+
+    def ops_for(key: str, soname: str | None) -> PatchOps:
+        graft = by_key[key]
+        return PatchOps(
+            set_soname=soname,
+            replace_needed={name: names[dep] for name, dep in graft.needs},
+            set_rpath=graft.rpath,
+            rpath_kind="runpath",
+        )
+
+    for group in plan.groups:
+        if len(group) == 1:
+            key = group[0]
+            apply_patch(patchelf, files[key], ops_for(key, None))
+            names[key] = graft_name(by_key[key].file_name, _sha256(files[key]))
+            apply_patch(patchelf, files[key], PatchOps(set_soname=names[key]))
+        else:
+            digest = _cycle_digest(group, by_key, files, names, patchelf)
+            for key in group:
+                names[key] = graft_name(
+                    by_key[key].file_name,
+                    hashlib.sha256(f"{digest}:{by_key[key].file_name}".encode()).hexdigest(),
+                )
+            for key in group:
+                apply_patch(patchelf, files[key], ops_for(key, names[key]))
+        for key in group:
+            verify_patch(files[key], ops_for(key, names[key]), _facts(graph, key))
+    return names, files
+
+
+def _cycle_digest(
+    group: Sequence[str],
+    by_key: Mapping[str, Any],
+    files: Mapping[str, Path],
+    names: Mapping[str, str],
+    patchelf: Patchelf,
+) -> str:
+    """The name hash of a dependency cycle: everything its shipped bytes are computed
+    from (each library's bytes before patching, the names and search paths written into
+    them, the patchelf version), so different shipped bytes mean a different hash."""
+    digest = hashlib.sha256(f"patchelf {patchelf.version_text}\n".encode())
+    for key in sorted(group, key=lambda k: (by_key[k].file_name, k)):
+        graft = by_key[key]
+        digest.update(f"{graft.file_name}\n{_sha256(files[key])}\n{graft.rpath}\n".encode())
+        for name, dep in graft.needs:
+            digest.update(
+                f"{name}->{names.get(dep, '(cycle) ' + by_key[dep].file_name)}\n".encode()
+            )
+    return digest.hexdigest()
+
+
+def _apply(
+    path: str,
+    detail: AuditDetail,
+    *,
+    plan: GraftPlan,
+    options: RepairOptions,
+    patchelf: Patchelf | None,
+    work: Path,
+    staged: Path,
+    tags: Sequence[str],
+    arch: str,
+) -> _Applied:
+    graph = detail.graph
+    info = detail.info
+    assert graph is not None
+    names: dict[str, str] = {}
+    files: dict[str, Path] = {}
+    with HostFilesystem(options.sysroot) as host:
+        if plan.grafts:
+            assert patchelf is not None
+            names, files = _graft_libraries(
+                plan, graph, host=host, patchelf=patchelf, options=options, work=work, arch=arch
+            )
+    dests: dict[str, Path] = {}
+    for key, name in names.items():
+        dests.setdefault(f"{plan.libs_dir}/{name}", files[key])
+    clash = sorted(set(dests) & set(info.members))
+    if clash:
+        raise RepairError(f"{info.filename}: {clash[0]} is already a member of the wheel")
+    grafted = tuple(
+        GraftRecord(
+            source=g.key,
+            needed_as=g.needed_as,
+            member=f"{plan.libs_dir}/{names[g.key]}",
+            soname=names[g.key],
+        )
+        for g in plan.grafts
+    )
+    (work / "members").mkdir()
+    with ZipArchive(path) as archive:
+        replace: dict[str, NewMember] = {}
+        add: list[NewMember] = [NewMember(dest, src) for dest, src in sorted(dests.items())]
+        patches = {p.path: p for p in plan.patches}
+        to_extract = sorted(
+            {*patches, *(m for m in graph.members if options.strip and graph.nodes[m].facts)}
+        )
+        for index, member in enumerate(to_extract):
+            copy = work / "members" / f"{index}-{member.rpartition('/')[2]}"
+            copy.write_bytes(archive.read(archive.member(member)))
+            os.chmod(copy, 0o755)
+            if options.strip:
+                strip_file(copy, arch)
+            patch = patches.get(member)
+            if patch is not None:
+                assert patchelf is not None
+                ops = PatchOps(
+                    replace_needed={name: names[key] for name, key in patch.replace},
+                    remove_needed=patch.remove,
+                    set_rpath=patch.rpath,
+                    rpath_kind=patch.rpath_kind,
+                )
+                apply_patch(patchelf, copy, ops)
+                verify_patch(copy, ops, _facts(graph, member))
+            if patch is not None and patch.dest != member:
+                add.append(NewMember(patch.dest, copy, executable=True))
+            else:
+                replace[member] = NewMember(member, copy)
+        for launcher in plan.launchers:
+            text = launcher_text(launcher, info.identity.name)
+            replace[launcher.path] = NewMember(launcher.path, text.encode(), executable=True)
+        wheel_text = archive.read(archive.member(info.wheel_path)).decode("utf-8")
+        if options.update_tags:
+            wheel_text = retag_wheel_text(wheel_text, staged.name, tags)
+        environ = os.environ if options.environ is None else options.environ
+        epoch = epoch_from_environment(environ, newest_member_time(archive))
+        # RECORD and WHEEL are rewritten; a signature of the old RECORD would be false.
+        dropped = {info.record_path, info.wheel_path}
+        keep = [
+            m
+            for m in info.members
+            if m not in replace and m not in dropped and not _is_signature(m, info.record_path)
+        ]
+        written = write_wheel(
+            archive,
+            staged,
+            keep=keep,
+            replace=replace,
+            add=tuple(add),
+            wheel_file=(info.wheel_path, wheel_text),
+            record_path=info.record_path,
+            epoch=epoch,
+            compresslevel=options.compresslevel,
+        )
+    return _Applied(
+        names=names,
+        grafted=grafted,
+        patched=tuple(sorted({*patches, *(m for m in to_extract)})),
+        size=written.size,
+        sha256=written.sha256,
+    )
+
+
+def _is_signature(member: str, record_path: str) -> bool:
+    """``RECORD.jws`` / ``RECORD.p7s`` (PEP 427 "Signed wheel files")."""
+    return any(member == record_path + suffix for suffix in SIGNATURE_SUFFIXES)
+
+
+# --------------------------------------------------------------------------- verifying
+
+
+def _verify(
+    out: AuditDetail, policies: PolicySet, plan: GraftPlan, names: Mapping[str, str]
+) -> None:
+    """The written wheel satisfies every tag it claims, its RECORD matches, and every
+    link to a grafted library resolves, under the loader model, to the grafted member."""
+    report = out.report
+    result = check_report(report, policies)
+    if not result.ok:
+        evidence: list[Evidence] = [*result.consistency, *result.problems]
+        for tag in result.tags:
+            evidence.extend(tag.evidence)
+        reasons = [t.reason for t in result.tags if t.reason]
+        raise RepairError(
+            f"{report.wheel.filename}: the repaired wheel fails its own check "
+            f"(a manywheel bug; nothing was written):\n"
+            + "\n".join([*evidence_lines(evidence, 1), *(f"  {r}" for r in reasons)])
+        )
+    graph = out.graph
+    assert graph is not None
+    grafted = {name: f"{plan.libs_dir}/{name}" for name in names.values()}
+    for key in graph.members:
+        for link in graph.nodes[key].links:
+            where = grafted.get(link.name)
+            if where is None:
+                continue
+            unfound = f"{key} needs {link.name}, which the loader does not find"
+            if (
+                not link.internal
+                or link.target != where
+                or any(n.startswith(unfound) for n in graph.notes)
+            ):
+                raise RepairError(
+                    f"{report.wheel.filename}: {key} does not load {link.name} from {where} "
+                    "after repair (a manywheel bug; nothing was written)"
+                )
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render_results(results: Sequence[RepairResult]) -> str:
+    """The text of ``repair``: per wheel, the output, its tags and what was done."""
+    lines: list[str] = []
+    for result in results:
+        lines.append(f"{os.path.basename(result.input)} -> {result.output}")
+        lines.append(f"  tags: {', '.join(result.platform_tags)}")
+        if result.grafted:
+            lines.append("  grafted:")
+            for g in result.grafted:
+                lines.append(f"    {g.source} -> {g.member} (was {', '.join(g.needed_as)})")
+        if result.excluded:
+            lines.append(f"  excluded, left external: {', '.join(result.excluded)}")
+        for src, dest in result.moved_scripts:
+            lines.append(f"  moved {src} -> {dest} (a launcher takes its place)")
+        lines.extend(f"  note: {note}" for note in result.notes)
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def results_to_json(results: Sequence[RepairResult]) -> dict[str, Any]:
+    """The ``--json`` document (schemas/repair.schema.json)."""
+    return {
+        "schema_version": REPAIR_SCHEMA_VERSION,
+        "command": "repair",
+        "repairs": [
+            {
+                "input": r.input,
+                "output": r.output,
+                "size": r.size,
+                "sha256": r.sha256,
+                "policy": r.policy,
+                "platform_tags": list(r.platform_tags),
+                "grafted": [
+                    {
+                        "source": g.source,
+                        "needed_as": list(g.needed_as),
+                        "member": g.member,
+                        "soname": g.soname,
+                    }
+                    for g in r.grafted
+                ],
+                "excluded": list(r.excluded),
+                "removed_needed": [{"file": f, "library": lib} for f, lib in r.removed_needed],
+                "moved_scripts": [{"from": a, "to": b} for a, b in r.moved_scripts],
+                "patched": list(r.patched),
+                "notes": list(r.notes),
+            }
+            for r in results
+        ],
+    }

@@ -41,7 +41,7 @@ from manywheel.archive import (
 )
 from manywheel.elf import ElfFacts, ElfFile
 from manywheel.errors import InputError
-from manywheel.memberfacts import _Pieces
+from manywheel.memberfacts import _Pieces, scan_archive
 
 LIBZ = Path("/lib/x86_64-linux-gnu/libz.so.1")
 LIBSTDCXX = Path("/lib/x86_64-linux-gnu/libstdc++.so.6")
@@ -452,6 +452,23 @@ def test_member_facts_equal_disk_facts(
         assert result.error is None
         same_facts(result.facts, path)
         assert result.passes == (0 if method == STORED else 1)
+
+
+@needs_system_libs
+def test_imports_scope_from_members(tmp_path: Path, native_fixtures: FixtureSet) -> None:
+    """scan_archive(symbols="imports") gives what ElfFile.facts("imports") reads on disk."""
+    files = _elf_files(native_fixtures)
+    entries = [
+        (f"pkg/{i}/{path.name}", path.read_bytes(), STORED if i % 2 else DEFLATED)
+        for i, path in enumerate(files)
+    ]
+    zpath = make_zip(tmp_path / "a.whl", entries)
+    with ZipArchive(zpath) as archive:
+        results = scan_archive(archive, symbols="imports").facts
+    for result, path in zip(results, files, strict=True):
+        assert result.facts is not None
+        want = ElfFile.open(path).facts("imports")
+        assert dataclasses.replace(result.facts, name=want.name) == want
 
 
 def test_big_endian_and_32_bit_members(tmp_path: Path, cross_fixtures: FixtureSet) -> None:

@@ -535,12 +535,94 @@ BROKEN = {
 }
 
 
+def imports_of(data: bytes | bytearray, name: str = "broken.so") -> ElfFacts:
+    with ElfFile.from_buffer(data, name) as elf:
+        return elf.facts("imports")
+
+
 @pytest.mark.parametrize("case", sorted(BROKEN))
-def test_broken_structures(native_fixtures: FixtureSet, case: str) -> None:
+@pytest.mark.parametrize("read", [facts_of, imports_of], ids=["all", "imports"])
+def test_broken_structures(
+    native_fixtures: FixtureSet, case: str, read: Callable[[bytearray], ElfFacts]
+) -> None:
     field, edit, message = BROKEN[case]
     data = _broken(native_fixtures, field, edit)
     with pytest.raises(ElfError, match=f"^broken.so: {message}"):
-        facts_of(data)
+        read(data)
+
+
+# --- the "imports" symbol scope ----------------------------------------------------------
+
+
+def _imports(symbols: tuple[Symbol, ...]) -> tuple[Symbol, ...]:
+    return tuple(s for s in symbols if not s.defined or s.name.startswith("PyInit_"))
+
+
+def test_imports_scope_is_the_undefined_and_pyinit_symbols(any_fixtures: FixtureSet) -> None:
+    for path in any_fixtures.elf_files().values():
+        full = read_facts(path)
+        want = dataclasses.replace(full, symbols=_imports(full.symbols), symbol_scope="imports")
+        with ElfFile.open(path) as elf:
+            assert elf.facts("imports") == want, path
+        with ElfFile.open(path) as elf:  # names already decoded: filtered, same result
+            assert elf.symbols == full.symbols
+            assert elf.facts("imports") == want, path
+    ext = ElfFile.open(any_fixtures.ext).facts("imports")
+    assert [s.name for s in ext.symbols if s.defined] == ["PyInit__demo"]
+    assert any(not s.defined for s in ext.symbols)
+
+
+def test_imports_scope_of_a_name_inside_a_longer_string(tmp_path: Path) -> None:
+    """The linker merges "PyInit_x" into the tail of "_PyInit_x": found all the same."""
+    src = tmp_path / "m.c"
+    src.write_text("int _PyInit_x(void) { return 1; }\nint PyInit_x(void) { return 2; }\n")
+    lib = gcc(tmp_path, "m.so", "-shared", "-fPIC", str(src))
+    full = read_facts(lib)
+    imports = ElfFile.open(lib).facts("imports").symbols
+    assert imports == _imports(full.symbols)
+    assert [s.name for s in imports if s.defined] == ["PyInit_x"]
+
+
+def _last_defined(data: bytes | bytearray) -> int:
+    """Table index (1-based) of the last defined dynamic symbol."""
+    symbols = facts_of(data, "x.so").symbols
+    return max(i for i, s in enumerate(symbols, 1) if s.defined)
+
+
+def _defined_name_outside(data: bytearray) -> None:
+    symtab = file_offset(data, dyn_entry(data, 6)[1])  # DT_SYMTAB
+    put(data, symtab + 24 * _last_defined(data), "<I", 1 << 24)
+
+
+def _defined_version_unknown(data: bytearray) -> None:
+    versym = file_offset(data, dyn_entry(data, DT_VERSYM)[1])
+    put(data, versym + 2 * _last_defined(data), "<H", 0x7FFE)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_defined_name_outside, r"symbol \d+ name at index 16777216 .* is outside the table"),
+        (_defined_version_unknown, r"symbol \d+ \('\w+'\) has version index 32766"),
+    ],
+    ids=["name", "version"],
+)
+def test_imports_scope_checks_every_symbol(
+    native_fixtures: FixtureSet, edit: Callable[[bytearray], None], message: str
+) -> None:
+    """A broken defined symbol is an error in both scopes, with the same message."""
+    data = _broken(native_fixtures, "libuseversioned", edit)
+    errors = []
+    for read in (facts_of, imports_of):
+        with pytest.raises(ElfError, match=f"^broken.so: {message}") as info:
+            read(data)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+
+
+def test_unknown_symbol_scope(native_fixtures: FixtureSet) -> None:
+    with ElfFile.open(native_fixtures.libalpha) as elf, pytest.raises(ValueError, match="all"):
+        elf.facts("exports")  # type: ignore[arg-type]
 
 
 def test_huge_symbol_count(tmp_path: Path) -> None:

@@ -97,14 +97,20 @@ class _Scan:
 
 
 def _scan(path: str, filename: str, verify_hashes: bool) -> tuple[WheelInfo, _Scan]:
-    """Read the wheel's metadata, then every member once (facts and RECORD hashes)."""
+    """Read the wheel's metadata, then every member once (facts and RECORD hashes).
+
+    The members' facts hold only the symbols some judgment looks at (the ``"imports"``
+    scope of :data:`~manywheel.elf.SymbolScope`): the imports for symbol versions,
+    blacklists and the Python ABI checks, the ``PyInit_*`` exports for
+    :func:`_is_extension`. A big library's 10^5 defined names are never decoded.
+    """
     with ZipArchive(path) as archive:
         info = read_wheel(archive, filename)
         if not verify_hashes:
-            facts = scan_archive(archive).facts
+            facts = scan_archive(archive, symbols="imports").facts
             return info, _Scan(facts, member_digests(archive, hash_contents=False))
         algorithms = record_algorithms(info.record)
-        scan = scan_archive(archive, lambda: RecordHasher(algorithms))
+        scan = scan_archive(archive, lambda: RecordHasher(algorithms), symbols="imports")
     digests = {name: hasher.result() for name, hasher in scan.hashes.items()}
     return info, _Scan(scan.facts, digests)
 

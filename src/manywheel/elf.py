@@ -29,13 +29,13 @@ import os
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import repeat
-from operator import add
-from typing import NamedTuple, Protocol, TypeVar
+from itertools import compress, repeat
+from operator import add, not_
+from typing import Final, Literal, NamedTuple, Protocol, TypeVar
 
 from manywheel import elfconst as C
 from manywheel.errors import ElfError, InputError
@@ -50,6 +50,7 @@ __all__ = [
     "ElfHeader",
     "ProgramHeader",
     "Symbol",
+    "SymbolScope",
     "VersionDef",
     "VersionNeed",
     "VersionNeedAux",
@@ -223,6 +224,20 @@ class VersionDef:
     names: tuple[str, ...]
 
 
+SymbolScope = Literal["all", "imports"]
+"""Which dynamic symbols :meth:`ElfFile.facts` keeps.
+
+``"all"``: every one. ``"imports"``: the undefined symbols (what a file imports, with the
+versions it needs: all that symbol-version and blacklist checks look at) plus the
+defined symbols whose name starts with ``PyInit_`` (a CPython extension module's entry
+point, PEP 489), in table order. Big libraries define 10^5 symbols and import a few
+thousand, so ``"imports"`` never decodes most names and keeps a fraction of the tuples.
+"""
+
+#: The name prefix of the defined symbols an ``"imports"`` scope keeps.
+EXPORT_PREFIX: Final = "PyInit_"
+
+
 class Symbol(NamedTuple):
     """One dynamic symbol with its version (a NamedTuple: big libraries have 10^5 of them).
 
@@ -254,6 +269,9 @@ class ElfFacts:
     symbols: tuple[Symbol, ...]  # the dynamic symbols, without the null symbol 0
     # GNU_PROPERTY_X86_ISA_1_NEEDED bitmask (bit 0 baseline, 1 v2, 2 v3, 3 v4), or None
     x86_isa_needed: int | None
+    # Which symbols ``symbols`` holds (see :data:`SymbolScope`): "all" of them, or
+    # "imports", the undefined ones and the defined ``PyInit_*`` ones only.
+    symbol_scope: SymbolScope = "all"
 
     @property
     def x86_isa_level(self) -> str | None:
@@ -889,6 +907,22 @@ class ElfFile:
     @cached_property
     def symbols(self) -> tuple[Symbol, ...]:
         """The dynamic symbols (DT_SYMTAB), without symbol 0, with their versions."""
+        return self._symbols(imports_only=False)
+
+    @cached_property
+    def imports(self) -> tuple[Symbol, ...]:
+        """The symbols of the ``"imports"`` scope (:data:`SymbolScope`), in table order:
+        the undefined ones and the defined ones named ``PyInit_*``.
+
+        The other symbols' names are never decoded, but the whole table is checked as
+        for :attr:`symbols` (every name inside the string table, every version index
+        declared), so both raise the same error on the same file.
+        """
+        if "symbols" in self.__dict__:  # already decoded
+            return tuple(s for s in self.symbols if _in_imports(s))
+        return self._symbols(imports_only=True)
+
+    def _symbols(self, imports_only: bool) -> tuple[Symbol, ...]:
         dyn = self._dyn
         if dyn is None or C.DT_SYMTAB not in dyn.values:
             return ()
@@ -912,9 +946,21 @@ class ElfFile:
             self._read_vaddr(values[C.DT_SYMTAB] + syment, (count - 1) * syment, "DT_SYMTAB")
         )
         versym = self._versym(values, count)
-        name_offsets = lay.words(raw, _U32)[0 :: syment // 4]  # st_name: first word
-        keys = _symbol_keys(raw, versym, 4 if lay.bits == 64 else 12, syment)
+        all_offsets = lay.words(raw, _U32)[0 :: syment // 4]  # st_name: first word
+        all_keys = _symbol_keys(raw, versym, 4 if lay.bits == 64 else 12, syment)
         tails = _SymbolTails(self._version_index, lay.byte_order)
+        name_offsets: Sequence[int] = all_offsets
+        keys: Sequence[int] = all_keys
+        if imports_only:
+            self._check_name_offsets(all_offsets)
+            try:
+                for key in dict.fromkeys(all_keys):  # each distinct key once, in table order
+                    tails[key]
+            except _UnknownVersion as exc:
+                raise self._unknown_version(exc.index, versym, all_offsets) from None
+            chosen = self._import_indices(raw, all_offsets, 6 if lay.bits == 64 else 14, syment)
+            name_offsets = list(map(all_offsets.__getitem__, chosen))
+            keys = list(map(all_keys.__getitem__, chosen))
         with _gc_paused():
             names = self._symbol_names(name_offsets)
             # All C-level: (name,) + cached tail, then retyped as Symbol.
@@ -922,16 +968,44 @@ class ElfFile:
             try:
                 return tuple(map(tuple.__new__, repeat(Symbol), rows))
             except _UnknownVersion as exc:
-                raise self._unknown_version(exc.index, versym, names) from None
+                raise self._unknown_version(exc.index, versym, all_offsets) from None
 
-    def _unknown_version(self, index: int, versym: bytes, names: list[str]) -> ElfError:
+    def _import_indices(
+        self, symtab: bytes, name_offsets: Sequence[int], shndx_at: int, syment: int
+    ) -> list[int]:
+        """Indices (into ``symtab``) of the undefined symbols and of the defined ones
+        whose name starts with ``PyInit_``, ascending; no name is decoded.
+
+        st_shndx == SHN_UNDEF (0) is tested on the raw column, in C: zero in either
+        byte order. A ``PyInit_`` name is found by searching the string table for the
+        prefix and keeping the symbols whose st_name points at a hit (names may be
+        tails of longer strings, so a hit need not follow a NUL).
+        """
+        column = array("H")
+        column.frombytes(symtab)
+        shndx = column[shndx_at // 2 :: syment // 2]
+        undefined = list(compress(range(len(shndx)), map(not_, shndx)))
+        data = self._strtab.data
+        prefix = EXPORT_PREFIX.encode("ascii")
+        hits: set[int] = set()
+        at = data.find(prefix)
+        while at >= 0:
+            hits.add(at)
+            at = data.find(prefix, at + 1)
+        if not hits:
+            return undefined
+        named = compress(range(len(name_offsets)), map(hits.__contains__, name_offsets))
+        return sorted({*undefined, *named})
+
+    def _unknown_version(self, index: int, versym: bytes, offsets: Sequence[int]) -> ElfError:
         """Name the first symbol whose .gnu.version entry uses an undeclared index."""
         entries = struct.iter_unpack(self._layout.bo + "H", versym)
         number = [v & C.VERSYM_INDEX_MASK for (v,) in entries].index(index) + 1
         assert self._dyn is not None
         where = self._extent(self._dyn.values[C.DT_VERSYM] + 2 * number, "DT_VERSYM")[0]
+        name = self._string(offsets[number - 1], f"symbol {number}")
         return self._error(
-            f"symbol {number} ({names[number - 1]!r}) has version index {index} "
+            f"symbol {number} ({name!r}) has version index {index} "
             f"(DT_VERSYM entry at file offset {where:#x}), which no version definition "
             "or need declares"
         )
@@ -942,14 +1016,20 @@ class ElfFile:
             return struct.pack(self._layout.bo + "H", C.VER_NDX_GLOBAL) * (count - 1)
         return bytes(self._read_vaddr(values[C.DT_VERSYM] + 2, (count - 1) * 2, "DT_VERSYM table"))
 
-    def _symbol_names(self, offsets: array[int]) -> list[str]:
-        """Decode all symbol names at once: one decode of the table when it is ASCII,
-        then C-level ``find``/slicing per name."""
+    def _check_name_offsets(self, offsets: Sequence[int]) -> None:
+        """Every name must start before the last NUL of the string table."""
         data = self._strtab.data
-        limit = data.rfind(b"\0") + 1  # every name must start before the last NUL
+        limit = data.rfind(b"\0") + 1
         if offsets and max(offsets) >= limit:
             bad = next(i for i, off in enumerate(offsets) if off >= limit)
             self._string(offsets[bad], f"symbol {bad + 1}")
+
+    def _symbol_names(self, offsets: Sequence[int]) -> list[str]:
+        """Decode all symbol names at once: one decode of the table when it is ASCII,
+        then C-level ``find``/slicing per name."""
+        self._check_name_offsets(offsets)
+        data = self._strtab.data
+        limit = data.rfind(b"\0") + 1  # every name starts before the last NUL
         if data.isascii():
             text = data[:limit].decode("ascii")
             tfind = text.find
@@ -1031,8 +1111,11 @@ class ElfFile:
 
     # -- all at once ---------------------------------------------------------
 
-    def facts(self) -> ElfFacts:
-        """All facts at once, as an immutable snapshot."""
+    def facts(self, symbols: SymbolScope = "all") -> ElfFacts:
+        """All facts at once, as an immutable snapshot; ``symbols`` says which dynamic
+        symbols they hold (:data:`SymbolScope`: every one by default)."""
+        if symbols not in ("all", "imports"):
+            raise ValueError(f"symbols must be 'all' or 'imports', not {symbols!r}")
         return ElfFacts(
             name=self.name,
             header=self.header,
@@ -1040,9 +1123,15 @@ class ElfFile:
             dynamic=self.dynamic,
             version_needs=self.version_needs,
             version_defs=self.version_defs,
-            symbols=self.symbols,
+            symbols=self.symbols if symbols == "all" else self.imports,
             x86_isa_needed=self.x86_isa_needed,
+            symbol_scope=symbols,
         )
+
+
+def _in_imports(symbol: Symbol) -> bool:
+    """Whether ``symbol`` belongs to the ``"imports"`` scope (:data:`SymbolScope`)."""
+    return not symbol.defined or symbol.name.startswith(EXPORT_PREFIX)
 
 
 _Tail = tuple[bool, str, str, str | None, bool, str | None]

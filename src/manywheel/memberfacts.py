@@ -35,7 +35,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, Generic, Protocol, TypeVar
 
-from manywheel.elf import BufferSource, ElfError, ElfFacts, ElfFile, ProgramHeader
+from manywheel.elf import (
+    BufferSource,
+    ElfError,
+    ElfFacts,
+    ElfFile,
+    ProgramHeader,
+    SymbolScope,
+)
 from manywheel.zipread import DEFAULT_CHUNK, STORED, ZipArchive, ZipMember
 
 __all__ = [
@@ -330,7 +337,7 @@ class _Stream:
             return None
 
 
-def _probe(elf: ElfFile) -> list[MissingRange]:
+def _probe(elf: ElfFile, symbols: SymbolScope) -> list[MissingRange]:
     """Touch every fact once; collect the ranges that were not kept (ElfError propagates).
 
     Each property is tried separately so that one pass learns every missing range it can.
@@ -343,7 +350,7 @@ def _probe(elf: ElfFile) -> list[MissingRange]:
         lambda: elf.dynamic,
         lambda: elf.version_needs,
         lambda: elf.version_defs,
-        lambda: elf.symbols,
+        (lambda: elf.symbols) if symbols == "all" else (lambda: elf.imports),
         lambda: elf.x86_isa_needed,
     ):
         try:
@@ -361,6 +368,7 @@ def _deflated_facts(
     chunk_size: int,
     *,
     hasher: ContentHasher | None = None,
+    symbols: SymbolScope = "all",
 ) -> tuple[MemberFacts, bool]:
     """Stream the member (see the module docstring), then parse; extra passes on demand.
 
@@ -369,10 +377,12 @@ def _deflated_facts(
     stopped early, on an error, the caller hashes the member with a fresh hasher).
     """
     stream = _Stream(archive, member, chunk_size, max_kept, hasher)
-    return _stream_facts(stream, head_window, max_kept), stream.hashed
+    return _stream_facts(stream, head_window, max_kept, symbols), stream.hashed
 
 
-def _stream_facts(stream: _Stream, head_window: int, max_kept: int) -> MemberFacts:
+def _stream_facts(
+    stream: _Stream, head_window: int, max_kept: int, symbols: SymbolScope
+) -> MemberFacts:
     member = stream.member
     size = member.file_size
     pieces = _Pieces()
@@ -385,9 +395,9 @@ def _stream_facts(stream: _Stream, head_window: int, max_kept: int) -> MemberFac
         stream.run(pieces, [(0, min(head_window, size))], discover=True)
         while True:
             elf = ElfFile(SparseSource(size, pieces.items), member.name)
-            missing = _probe(elf)
+            missing = _probe(elf, symbols)
             if not missing:
-                return outcome(elf.facts(), None)
+                return outcome(elf.facts(symbols), None)
             if passes == MAX_PASSES:
                 return outcome(None, f"{member.name}: ELF facts incomplete after {passes} passes")
             wanted = _merge(
@@ -414,17 +424,19 @@ def member_facts(
     head_window: int = DEFAULT_HEAD_WINDOW,
     max_kept: int = DEFAULT_MAX_KEPT,
     chunk_size: int = DEFAULT_CHUNK,
+    symbols: SymbolScope = "all",
 ) -> MemberFacts | None:
     """The ELF facts of one member, or None when it does not start with the ELF magic.
 
     A malformed ELF member gives a :class:`MemberFacts` with ``error`` set; a corrupt
     archive (bad deflate data, CRC mismatch) raises
-    :class:`~manywheel.zipread.ArchiveError`.
+    :class:`~manywheel.zipread.ArchiveError`. ``symbols`` says which dynamic symbols
+    the facts hold (:data:`~manywheel.elf.SymbolScope`).
     """
     _check_options(head_window, max_kept, chunk_size)
     if not _is_elf(archive, member):
         return None
-    return _elf_member_facts(archive, member, head_window, max_kept, chunk_size)
+    return _elf_member_facts(archive, member, head_window, max_kept, chunk_size, symbols=symbols)
 
 
 def _check_options(head_window: int, max_kept: int, chunk_size: int) -> None:
@@ -445,15 +457,21 @@ def _is_elf(archive: ZipArchive, member: ZipMember) -> bool:
 
 
 def _elf_member_facts(
-    archive: ZipArchive, member: ZipMember, head_window: int, max_kept: int, chunk_size: int
+    archive: ZipArchive,
+    member: ZipMember,
+    head_window: int,
+    max_kept: int,
+    chunk_size: int,
+    *,
+    symbols: SymbolScope = "all",
 ) -> MemberFacts:
     if member.method == STORED:
         try:
-            facts = ElfFile(StoredSource(archive, member), member.name).facts()
+            facts = ElfFile(StoredSource(archive, member), member.name).facts(symbols)
         except ElfError as exc:
             return MemberFacts(member.name, None, str(exc))
         return MemberFacts(member.name, facts, None)
-    return _deflated_facts(archive, member, head_window, max_kept, chunk_size)[0]
+    return _deflated_facts(archive, member, head_window, max_kept, chunk_size, symbols=symbols)[0]
 
 
 def archive_facts(
@@ -464,6 +482,7 @@ def archive_facts(
     head_window: int = DEFAULT_HEAD_WINDOW,
     max_kept: int = DEFAULT_MAX_KEPT,
     chunk_size: int = DEFAULT_CHUNK,
+    symbols: SymbolScope = "all",
 ) -> tuple[MemberFacts, ...]:
     """The facts of every ELF member (of ``members``, default all), in archive order.
 
@@ -477,7 +496,9 @@ def archive_facts(
     elf_members = [m for m in chosen if _is_elf(archive, m)]
 
     def one(member: ZipMember) -> MemberFacts:
-        return _elf_member_facts(archive, member, head_window, max_kept, chunk_size)
+        return _elf_member_facts(
+            archive, member, head_window, max_kept, chunk_size, symbols=symbols
+        )
 
     count = workers or os.cpu_count() or 1
     if count == 1 or len(elf_members) <= 1:
@@ -542,21 +563,23 @@ def _scan_member(
     archive: ZipArchive,
     member: ZipMember,
     new_hasher: Callable[[], _H] | None,
-    options: tuple[int, int, int],
+    options: tuple[int, int, int, SymbolScope],
 ) -> tuple[MemberFacts | None, _H | None]:
     """Facts (when ELF) and hash (with a hasher factory) of one member, inflated once."""
-    head_window, max_kept, chunk_size = options
+    head_window, max_kept, chunk_size, symbols = options
     if new_hasher is not None and member.file_size <= _SMALL_MEMBER:
-        return _scan_small(archive, member, new_hasher())
+        return _scan_small(archive, member, new_hasher(), symbols)
     facts: MemberFacts | None = None
     hashed: _H | None = None
     if _is_elf(archive, member):
         if member.method == STORED or new_hasher is None:
-            facts = _elf_member_facts(archive, member, head_window, max_kept, chunk_size)
+            facts = _elf_member_facts(
+                archive, member, head_window, max_kept, chunk_size, symbols=symbols
+            )
         else:
             hasher = new_hasher()
             facts, complete = _deflated_facts(
-                archive, member, head_window, max_kept, chunk_size, hasher=hasher
+                archive, member, head_window, max_kept, chunk_size, hasher=hasher, symbols=symbols
             )
             hashed = hasher if complete else None
     if new_hasher is not None and hashed is None:
@@ -566,7 +589,7 @@ def _scan_member(
 
 
 def _scan_small(
-    archive: ZipArchive, member: ZipMember, hasher: _H
+    archive: ZipArchive, member: ZipMember, hasher: _H, symbols: SymbolScope
 ) -> tuple[MemberFacts | None, _H]:
     """A small member read whole (CRC-checked): hashed, and parsed when it is ELF."""
     data = archive.read(member)
@@ -574,7 +597,7 @@ def _scan_small(
     if member.is_dir or data[: len(ELF_MAGIC)] != ELF_MAGIC:
         return None, hasher
     try:
-        facts = ElfFile(BufferSource(data, member.name), member.name).facts()
+        facts = ElfFile(BufferSource(data, member.name), member.name).facts(symbols)
     except ElfError as exc:
         return MemberFacts(member.name, None, str(exc), 1, len(data), len(data)), hasher
     return MemberFacts(member.name, facts, None, 1, len(data), len(data)), hasher
@@ -588,6 +611,7 @@ def scan_archive(
     head_window: int = DEFAULT_HEAD_WINDOW,
     max_kept: int = DEFAULT_MAX_KEPT,
     chunk_size: int = DEFAULT_CHUNK,
+    symbols: SymbolScope = "all",
 ) -> ArchiveScan[_H]:
     """The ELF facts of every ELF member and, with a ``hasher`` factory, every member's
     content fed to a fresh hasher (RECORD checking, PEP 376 / PEP 427).
@@ -598,11 +622,13 @@ def scan_archive(
     end (:meth:`~manywheel.zipread.ZipArchive.iter_content`); a corrupt member raises
     :class:`~manywheel.zipread.ArchiveError`. Work runs on ``workers`` threads
     (default ``os.cpu_count()``): big members alone and biggest first, small ones in
-    batches. The result does not depend on scheduling.
+    batches. The result does not depend on scheduling. ``symbols`` says which dynamic
+    symbols the facts hold (:data:`~manywheel.elf.SymbolScope`; the audit needs only
+    ``"imports"``).
     """
     _check_options(head_window, max_kept, chunk_size)
     files = [m for m in archive.members if not m.is_dir]
-    options = (head_window, max_kept, chunk_size)
+    options = (head_window, max_kept, chunk_size, symbols)
     results: list[tuple[MemberFacts | None, _H | None]] = [(None, None)] * len(files)
 
     def run(task: list[int]) -> None:

@@ -335,10 +335,15 @@ def _refuse_problems(report: WheelReport) -> None:
 def _target_policy(report: WheelReport, spec: PlatSpec | None, policies: PolicySet) -> Policy:
     arch = report.arch
     if spec is None:
-        if report.repair_tag is None:  # only possible with problems, refused above
-            raise RepairError(f"{report.wheel.filename}: no platform tag can be reached")
-        verdict = next(v for v in report.verdicts if v.tag == report.repair_tag)
-        return policies.get(verdict.policy)
+        # auto: the most compatible tag repair reaches; when that is only the catch-all
+        # linux tag, the least demanding portable policy, so that what stands in its way
+        # (a library not found, a symbol too new) is the error.
+        reachable = [v for v in report.verdicts if v.ok_after_repair]
+        portable = [v for v in report.verdicts if policies.get(v.policy).portable]
+        chosen = next((v for v in reachable if v in portable), portable[-1] if portable else None)
+        if chosen is None:
+            raise RepairError(f"{report.wheel.filename}: no portable policy for {arch}")
+        return policies.get(chosen.policy)
     if spec.arch is not None and spec.arch != arch:
         raise RepairError(
             f"{report.wheel.filename}: the wheel's ELF files are for {arch}, "

@@ -112,7 +112,7 @@ def build_chain(root: Path, *, rpath_tag: str = "-Wl,--enable-new-dtags", **whee
     link = [f"-L{a}", "-l:libtop.so.1", f"-Wl,-rpath-link,{a}:{b}", f"-Wl,-rpath,{a}", rpath_tag]
     cc("-shared", src / "ext.c", *link, "-o", root / "ext.so")
     run_tool(["gcc", "-O2", src / "tool.c", *link, "-o", root / "chaintool"])
-    members = {
+    members: dict[str, bytes | Path] = {
         "demo/__init__.py": b"from demo._chain import value\n",
         f"demo/_chain{EXT_SUFFIX}": root / "ext.so",
         "demo-1.0.data/scripts/chaintool": root / "chaintool",
@@ -189,7 +189,7 @@ def test_repaired_wheel_installs_and_runs_without_the_prefix(tmp_path: Path) -> 
     subprocess.run([sys.executable, "-m", "venv", venv], check=True, capture_output=True)
     python = venv / "bin/python"
     env = {k: v for k, v in os.environ.items() if "LD_LIBRARY_PATH" not in k}
-    pip = [python, "-m", "pip", "install", "-q", "--no-index", record["output"]]
+    pip: list[str | Path] = [python, "-m", "pip", "install", "-q", "--no-index", record["output"]]
     subprocess.run(pip, check=True, capture_output=True, env=env)
     call = [python, "-c", "import demo; print(demo.value())"]
     run = subprocess.run(call, check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
@@ -433,7 +433,7 @@ def test_compliant_wheel_changes_tags_only(tmp_path: Path) -> None:
     src = tmp_path / "plain.c"
     src.write_text(SOURCES["plain.c"])
     cc("-shared", src, "-o", tmp_path / "plain.so")
-    members = {
+    members: dict[str, bytes | Path] = {
         "demo/__init__.py": b"",
         "demo/data.txt": b"hello " * 1000,
         f"demo/_plain{EXT_SUFFIX}": tmp_path / "plain.so",

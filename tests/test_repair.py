@@ -191,8 +191,8 @@ def test_repaired_wheel_installs_and_runs_without_the_prefix(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if "LD_LIBRARY_PATH" not in k}
     pip: list[str | Path] = [python, "-m", "pip", "install", "-q", "--no-index", record["output"]]
     subprocess.run(pip, check=True, capture_output=True, env=env)
-    call = [python, "-c", "import demo; print(demo.value())"]
     call: list[str | Path] = [python, "-c", "import demo; print(demo.value())"]
+    run = subprocess.run(call, check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert run.stdout == "42\n"
     tool = subprocess.run(
         [venv / "bin/chaintool"], check=True, capture_output=True, text=True, env=env

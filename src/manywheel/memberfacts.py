@@ -1,6 +1,6 @@
 """ELF facts of wheel members, read straight from the zip: no extraction, bounded memory.
 
-A STORED member is read in place: :class:`StoredSource` slices the archive's ``mmap``.
+A STORED member is read in place: :class:`StoredSource` reads ranges of the archive.
 
 A DEFLATED member cannot be read at random, so it is inflated once from the start, in
 chunks, keeping only the byte ranges the facts come from (:func:`member_facts`):

@@ -951,8 +951,8 @@ class ElfFile:
         tails = _SymbolTails(self._version_index, lay.byte_order)
         name_offsets: Sequence[int] = all_offsets
         keys: Sequence[int] = all_keys
+        self._check_name_offsets(all_offsets)
         if imports_only:
-            self._check_name_offsets(all_offsets)
             try:
                 for key in dict.fromkeys(all_keys):  # each distinct key once, in table order
                     tails[key]
@@ -1025,9 +1025,8 @@ class ElfFile:
             self._string(offsets[bad], f"symbol {bad + 1}")
 
     def _symbol_names(self, offsets: Sequence[int]) -> list[str]:
-        """Decode all symbol names at once: one decode of the table when it is ASCII,
-        then C-level ``find``/slicing per name."""
-        self._check_name_offsets(offsets)
+        """Decode the names at ``offsets`` (checked by :meth:`_check_name_offsets`): one
+        decode of the table when it is ASCII, then C-level ``find``/slicing per name."""
         data = self._strtab.data
         limit = data.rfind(b"\0") + 1  # every name starts before the last NUL
         if data.isascii():

@@ -36,6 +36,7 @@ __all__ = ["SITE_PACKAGES", "WHEEL_PREFIX", "WheelFilesystem", "install_path"]
 #: Where the wheel is mounted; a name no real system has at its root.
 WHEEL_PREFIX = "/__wheel__"
 SITE_PACKAGES = WHEEL_PREFIX + "/site-packages"
+_PREFIX_SLASH = WHEEL_PREFIX + "/"
 
 # PEP 427 "<name>.data/<scheme>/" subdirectories and where each scheme installs.
 _SCHEMES = {
@@ -60,7 +61,9 @@ def install_path(member: str) -> str:
         base = _SCHEMES.get(scheme)
         if base is not None and sep2 and inner:
             return posixpath.join(base, inner)
-    return posixpath.join(SITE_PACKAGES, member)
+    if member.startswith("/"):  # posixpath.join's rule; zip names are never absolute
+        return member
+    return f"{SITE_PACKAGES}/{member}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +107,10 @@ class WheelFilesystem:
             return
         self._files[path] = member
         parent = posixpath.dirname(path)
-        while parent not in self._dirs and parent != "/":
-            self._dirs.add(parent)
-            parent = posixpath.dirname(parent)
+        dirs = self._dirs
+        while parent not in dirs and parent != "/":
+            dirs.add(parent)
+            parent = parent.rpartition("/")[0] or "/"  # dirname of a normalised path
 
     # -- where a path lives
 
@@ -119,6 +123,10 @@ class WheelFilesystem:
         """(in the wheel?, path to use): lexical ``..`` handling inside the prefix."""
         if not path.startswith("/"):
             raise ValueError(f"not an absolute path: {path}")
+        if not path.startswith(_PREFIX_SLASH):
+            return (True, path) if path == WHEEL_PREFIX else (False, path)
+        if "/." not in path and "//" not in path and not path.endswith("/"):
+            return True, path  # already normal: normpath would return it unchanged
         if self.in_wheel(path):
             norm = posixpath.normpath(path)
             norm = "/" + norm.lstrip("/")  # normpath keeps a leading "//"

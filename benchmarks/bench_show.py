@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import shlex
 import statistics
 import sys
 import time
@@ -66,6 +67,7 @@ END = "<!-- bench_show:end -->"
 class ToolTimes:
     seconds: list[float] = field(default_factory=list)
     peak_mb: float = 0.0
+    anon_mb: float | None = None  # peak anonymous memory of one extra, sampled run
     error: str | None = None
 
     @property
@@ -134,6 +136,10 @@ def bench_one(
             if times.error or (times.seconds and sum(times.seconds) >= budget):
                 continue
             times.add(run_measured(command))
+    if not mw.error:
+        # Not timed: sampling /proc from this process would perturb the timings.
+        sampled = run_measured(commands[0][1], sample_anon=True)
+        mw.anon_mb = (sampled.anon_peak_kb or 0) / 1024
     return Result(
         label=label,
         filename=wheel.name,
@@ -160,6 +166,7 @@ def table(results: Sequence[Result]) -> list[list[str]]:
             "target",
             "mw peak MB",
             "target",
+            "mw anon MB",
             "aw peak MB",
             "runs mw/aw",
         ]
@@ -189,6 +196,7 @@ def table(results: Sequence[Result]) -> list[list[str]]:
                 target,
                 f"{mw.peak_mb:.0f}",
                 memory,
+                "—" if mw.anon_mb is None else f"{mw.anon_mb:.0f}",
                 f"{aw.peak_mb:.0f}",
                 f"{len(mw.seconds)}/{len(aw.seconds)}",
             ]
@@ -198,7 +206,7 @@ def table(results: Sequence[Result]) -> list[list[str]]:
 
 def plain(body: Sequence[Sequence[str]]) -> str:
     widths = [max(len(line[i]) for line in body) for i in range(len(body[0]))]
-    right = {1, 2, 3, 4, 6, 8, 9}
+    right = {1, 2, 3, 4, 6, 8, 9, 10}
     lines = []
     for line in body:
         cells = [
@@ -248,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--manywheel",
         metavar="CMD",
-        help="command that runs manywheel (default: this Python's '-m manywheel')",
+        help="command that runs manywheel (default: '-m manywheel' with the Python of "
+        "manywheel's own venv when 'compare_auditwheel.py --setup' made it, else this Python)",
     )
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write results as JSON")
     parser.add_argument(
@@ -277,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as err:
         print(f"bench_show: error: {err}", file=sys.stderr)
         return 2
+    smallest = min((path for _, path in wheels), key=lambda p: p.stat().st_size)
+    # Warm-up, untimed: both tools compile their bytecode into the shared cache once.
+    run_measured([*manywheel, "show", "--json", str(smallest)])
+    run_measured([str(auditwheel), "show", str(smallest)])
     started = time.time()
     results = []
     for entry, path in wheels:
@@ -302,7 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Measured by `python benchmarks/bench_show.py --repeat {args.repeat} "
         f"--budget {args.budget:g}` on {versions['date']} ({time.time() - started:.0f} s): "
         f"manywheel {versions['manywheel']} (commit {versions['commit']}), auditwheel "
-        f"{versions['auditwheel']}; host: {versions['machine']}. Times in seconds."
+        f"{versions['auditwheel']}; host: {versions['machine']}. manywheel runs as "
+        f"`{shlex.join(manywheel)}`, auditwheel as `{auditwheel} show`. Times in seconds."
     )
     body = table(results)
     print(header)

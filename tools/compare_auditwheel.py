@@ -37,11 +37,11 @@ import json
 import os
 import platform
 import re
-import resource
 import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +52,11 @@ REPO = Path(__file__).resolve().parents[1]
 WHEEL_LIST = REPO / "tools" / "real-wheels.txt"
 DEFAULT_CACHE = Path(os.environ.get("MANYWHEEL_WHEEL_CACHE", "/work/cache/wheels"))
 DEFAULT_VENV = Path(os.environ.get("MANYWHEEL_AUDITWHEEL_VENV", "/work/cache/auditwheel-venv"))
+# manywheel's own clean venv: this checkout on its path (a .pth), its runtime dependencies,
+# nothing else, so that it starts like auditwheel does from its venv.
+MANYWHEEL_VENV = Path(os.environ.get("MANYWHEEL_BENCH_VENV", "/work/cache/manywheel-venv"))
+MANYWHEEL_VENV_PACKAGES = ["packaging", "isal"]  # dependencies + the `fast` extra
+PYCACHE = Path(os.environ.get("MANYWHEEL_BENCH_PYCACHE", "/work/cache/pycache"))
 AUDITWHEEL_PIN = "auditwheel==6.8.2"
 DOC = REPO / "docs" / "auditwheel-comparison.md"
 POLICY_DIR = REPO / "src" / "manywheel" / "policies"
@@ -220,9 +225,43 @@ def auditwheel_version(venv: Path) -> str:
 # --------------------------------------------------------------------------- manywheel
 
 
-def manywheel_command(spec: str | None) -> list[str]:
-    """The command that runs manywheel: ``--manywheel`` or this Python's ``-m manywheel``."""
-    return shlex.split(spec) if spec else [sys.executable, "-m", "manywheel"]
+def manywheel_command(spec: str | None, venv: Path = MANYWHEEL_VENV) -> list[str]:
+    """The command that runs manywheel: ``--manywheel``, else ``-m manywheel`` with the
+    Python of its own venv when ``--setup`` made it, else with this Python."""
+    if spec:
+        return shlex.split(spec)
+    python = venv / "bin" / "python"
+    return [str(python) if python.is_file() else sys.executable, "-m", "manywheel"]
+
+
+def setup_manywheel_venv(venv: Path) -> None:
+    """A venv that runs this checkout (``src/`` through a .pth file: nothing is built or
+    written in the repository) with only manywheel's runtime dependencies."""
+    python = venv / "bin" / "python"
+    if not python.is_file():
+        print(f"creating {venv}", file=sys.stderr)
+        done = subprocess.run(
+            [sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise HarnessError(f"cannot create the venv {venv}: {done.stderr.strip()}")
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", *MANYWHEEL_VENV_PACKAGES],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise HarnessError(f"cannot install {MANYWHEEL_VENV_PACKAGES} into {venv}: {last}")
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (Path(site) / "manywheel-checkout.pth").write_text(f"{REPO / 'src'}\n", encoding="utf-8")
+    print(f"{venv}: runs manywheel from {REPO / 'src'}", file=sys.stderr)
 
 
 def require_subcommand(command: Sequence[str], name: str) -> None:
@@ -298,24 +337,60 @@ class Run:
     returncode: int
     stdout: str
     stderr: str
+    anon_peak_kb: int | None = None
 
     def first_error_line(self) -> str:
         lines = [line for line in self.stderr.splitlines() if line.strip()]
         return lines[-1] if lines else f"exit code {self.returncode}"
 
 
-def run_measured(command: Sequence[str], keep_stderr: bool = True) -> Run:
+def child_env() -> dict[str, str]:
+    """The environment both tools run in: bytecode cached under ``PYCACHE`` for both.
+
+    This machine sets PYTHONDONTWRITEBYTECODE, which would make every manywheel run
+    recompile its modules (auditwheel's were compiled by pip at install time).
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    return env
+
+
+def _anon_sampler(pid: int, peak: list[int], stop: threading.Event) -> None:
+    """Keep in ``peak[0]`` the largest RssAnon of ``pid`` seen every 2 ms (kB)."""
+    status = Path(f"/proc/{pid}/status")
+    while not stop.wait(0.002):
+        try:
+            text = status.read_text()
+        except OSError:
+            return
+        match = re.search(r"^RssAnon:\s+(\d+) kB", text, re.MULTILINE)
+        if match:
+            peak[0] = max(peak[0], int(match.group(1)))
+
+
+def run_measured(command: Sequence[str], *, sample_anon: bool = False) -> Run:
     """Run ``command``; the child's peak RSS comes from ``wait4`` (its own rusage only).
 
+    ``ru_maxrss`` counts file pages the child maps and touches too; ``sample_anon``
+    also samples its anonymous memory (heap) from /proc, into ``anon_peak_kb``.
     Output goes to temporary files, not pipes, so a big JSON report cannot block the
     child while we wait for it.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        stderr_target: Any = err if keep_stderr else subprocess.DEVNULL
         start = time.perf_counter()
-        proc = subprocess.Popen(list(command), stdout=out, stderr=stderr_target)
+        proc = subprocess.Popen(list(command), stdout=out, stderr=err, env=child_env())
+        peak = [0]
+        stop = threading.Event()
+        sampler = None
+        if sample_anon:
+            sampler = threading.Thread(target=_anon_sampler, args=(proc.pid, peak, stop))
+            sampler.start()
+        # wait4 on a child Popen has not reaped: the sampler only reads /proc meanwhile.
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        stop.set()
+        if sampler:
+            sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -325,11 +400,8 @@ def run_measured(command: Sequence[str], keep_stderr: bool = True) -> Run:
             returncode=proc.returncode,
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
+            anon_peak_kb=peak[0] if sample_anon else None,
         )
-
-
-def self_peak_kb() -> int:
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 # --------------------------------------------------------------------------- tags
@@ -540,9 +612,8 @@ def compare_one(entry: WheelEntry, wheel: Path, venv: Path, mw: Sequence[str] | 
     if canonical_tag(row.mw_best or "none") != canonical_tag(aw.consistent or "none"):
         row.disagreements.append(f"best tag: manywheel {row.mw_best}, auditwheel {aw.consistent}")
     if canonical_tag(row.mw_repair or "none") != canonical_tag(row.aw_repair or "none"):
-        row.disagreements.append(
-            f"repair tag: manywheel {row.mw_repair}, auditwheel {row.aw_repair}"
-        )
+        aw_repair = row.aw_repair or f"none (its repair stops: {repair_blocker(row.aw)})"
+        row.disagreements.append(f"repair tag: manywheel {row.mw_repair}, auditwheel {aw_repair}")
     mw_ok = row.mw_check == 0
     if row.aw_claims_ok is not None and mw_ok != row.aw_claims_ok:
         row.disagreements.append(
@@ -560,7 +631,8 @@ def _verdict(report: dict[str, Any], tag: str | None) -> dict[str, Any] | None:
             f"{alias}_{report.get('arch')}" for alias in verdict.get("aliases", [])
         }
         if canonical_tag(tag) in {canonical_tag(str(n)) for n in names}:
-            return verdict
+            found: dict[str, Any] = verdict
+            return found
     return None
 
 
@@ -589,6 +661,8 @@ def evidence_lines(row: Row, limit: int = 6) -> list[str]:
             continue
         # The more compatible of the two tags is the one the other tool refuses.
         tag = aw_tag if tag_rank(aw_tag, order) < tag_rank(mw_tag or "", order) else mw_tag
+        if tag is None:
+            continue
         verdict = _verdict(report, tag)
         if verdict is None or (tag, what) in seen:
             continue
@@ -598,8 +672,27 @@ def evidence_lines(row: Row, limit: int = 6) -> list[str]:
         else:
             add(f"manywheel on `{tag}` after repair:", verdict.get("evidence_after_repair", []))
     add("manywheel problems:", report.get("problems", []))
+    notes = [{"kind": "note", "text": text} for text in report.get("notes", [])]
+    add("manywheel notes:", notes)
     add("manywheel consistency:", report.get("consistency", []))
     return lines
+
+
+def blocker_summary(row: Row, limit: int = 2) -> str:
+    """The first facts manywheel gives against the policy just more compatible than best."""
+    report = row.mw_report
+    if report is None:
+        return "—"
+    verdicts = report.get("verdicts", [])
+    tags = [str(v.get("tag")) for v in verdicts]
+    best = row.mw_best
+    if best not in tags or tags.index(best) == 0:
+        return "nothing: the most compatible policy is met"
+    verdict = verdicts[tags.index(best) - 1]
+    evidence = verdict.get("evidence", [])
+    texts = [f"`{e.get('text')}`" for e in evidence[:limit]]
+    more = f" (+{len(evidence) - limit} more)" if len(evidence) > limit else ""
+    return f"not `{verdict.get('tag')}`: " + "; ".join(texts) + more
 
 
 def _cell(value: object) -> str:
@@ -674,11 +767,19 @@ def generated_section(rows: Sequence[Row], versions: dict[str, str]) -> str:
         f"auditwheel {versions['auditwheel']}; host: {versions['machine']}.",
         "",
         markdown_table(table_rows(rows)),
-        "",
         "Files (all from PyPI, see tools/real-wheels.txt):",
         "",
     ]
     out += [f"- {row.entry.label}: `{row.entry.filename}`" for row in rows]
+    out.append("")
+    out += [
+        "",
+        "What holds each wheel back (manywheel's evidence against the next more compatible "
+        "policy, first facts):",
+        "",
+    ]
+    for row in rows:
+        out.append(f"- {row.entry.label}: {blocker_summary(row)}")
     out.append("")
     disagreeing = [row for row in rows if row.disagreements]
     out.append(f"Disagreements: {len(disagreeing)} of {len(rows)} wheels.")
@@ -694,8 +795,12 @@ def generated_section(rows: Sequence[Row], versions: dict[str, str]) -> str:
         if row.aw.external:
             libs = ", ".join(f"`{k}` ({v or 'not found'})" for k, v in row.aw.external.items())
             out += ["", f"  auditwheel's external libraries: {libs}"]
-        for tag, libs in row.aw.eliminate.items():
-            out.append(f"  auditwheel, to reach `{tag}`: eliminate {', '.join(libs)}")
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for tag, eliminated in row.aw.eliminate.items():
+            groups.setdefault(tuple(eliminated), []).append(tag)
+        for libs_key, tags in groups.items():
+            where = f"`{tags[0]}`" if len(tags) == 1 else f"any of {len(tags)} policies"
+            out.append(f"  auditwheel, to reach {where}: eliminate {', '.join(libs_key)}")
         for tag, table in row.aw.blacklisted.items():
             for lib, symbols in table.items():
                 out.append(f"  auditwheel, to reach `{tag}`: black-listed {lib}: {symbols}")
@@ -778,7 +883,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--setup",
         action="store_true",
-        help=f"create the auditwheel venv and install {AUDITWHEEL_PIN} into it, then go on",
+        help=f"create the auditwheel venv with {AUDITWHEEL_PIN}, and manywheel's own clean "
+        f"venv ({MANYWHEEL_VENV}: this checkout, packaging, isal), then go on",
     )
     parser.add_argument(
         "--download", action="store_true", help="fetch the missing wheels with pip, then go on"
@@ -797,7 +903,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--manywheel",
         metavar="CMD",
-        help="command that runs manywheel (default: this Python's '-m manywheel')",
+        help="command that runs manywheel (default: '-m manywheel' with the Python of "
+        f"{MANYWHEEL_VENV} if --setup made it, else this Python)",
     )
     parser.add_argument(
         "--auditwheel-only",
@@ -824,6 +931,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         entries = load_wheel_list(args.list, only)
         if args.setup:
             setup_auditwheel(args.auditwheel_venv)
+            setup_manywheel_venv(MANYWHEEL_VENV)
         if args.download:
             download(entries, args.cache)
         if args.fetch_only:

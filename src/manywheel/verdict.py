@@ -77,6 +77,15 @@ def _index(facts: ElfFacts) -> _Imports:
     return _Imports({k: tuple(v) for k, v in by_version.items()}, strong)
 
 
+@dataclass(frozen=True, slots=True)
+class _FilePlan:
+    """The policy-independent part of one file's checks (see :meth:`_Context.plan`)."""
+
+    external: dict[str, bool]  # DT_NEEDED name -> whether it counts as external
+    # (library, version name, parsed, weak) of each version needed from an external library
+    versions: tuple[tuple[str, str, SymbolVersion, bool], ...]
+
+
 class _Context:
     """Per-graph caches shared by every policy: indexes and evidence already built."""
 
@@ -87,6 +96,32 @@ class _Context:
         self._imports: dict[str, _Imports] = {}
         self._parsed: dict[str, SymbolVersion | None] = {}
         self._version_evidence: dict[tuple[str, str, str, bool], tuple[Evidence, ...]] = {}
+        self._plans: dict[tuple[str, frozenset[str]], _FilePlan] = {}
+
+    def plan(self, node: FileNode, inside: frozenset[str]) -> _FilePlan:
+        """What of ``node`` every policy checks, given the libraries counted as inside."""
+        key = (node.key, inside)
+        cached = self._plans.get(key)
+        if cached is None:
+            cached = self._plans[key] = self._make_plan(node, inside)
+        return cached
+
+    def _make_plan(self, node: FileNode, inside: frozenset[str]) -> _FilePlan:
+        assert node.facts is not None
+        external: dict[str, bool] = {}
+        for link in node.links:
+            ref = self.graph.externals.get(link.name)
+            excluded = ref is not None and ref.excluded
+            external[link.name] = not (link.internal or link.name in inside or excluded)
+        versions: list[tuple[str, str, SymbolVersion, bool]] = []
+        for need in node.facts.version_needs:
+            if not external.get(need.file, need.file not in inside):
+                continue
+            for aux in need.versions:
+                parsed = self.parse(aux.name)
+                if parsed is not None:
+                    versions.append((need.file, aux.name, parsed, bool(aux.flags & VER_FLG_WEAK)))
+        return _FilePlan(external, tuple(versions))
 
     def imports(self, node: FileNode) -> _Imports:
         cached = self._imports.get(node.key)
@@ -222,26 +257,15 @@ def _file_evidence(
     if facts is None:
         return
     label = node.key
-    external: dict[str, bool] = {}
-    for link in node.links:
-        ref = ctx.graph.externals.get(link.name)
-        excluded = ref is not None and ref.excluded
-        external[link.name] = not (link.internal or link.name in inside or excluded)
-    for need in facts.version_needs:
-        if not external.get(need.file, need.file not in inside):
+    plan = ctx.plan(node, inside)
+    arch = ctx.arch
+    for library, version, parsed, weak in plan.versions:
+        allowed = policy.allowed_versions(parsed.prefix, arch)
+        if allowed is None or parsed.version in allowed:
             continue
-        for aux in need.versions:
-            parsed = ctx.parse(aux.name)
-            if parsed is None:
-                continue
-            allowed = policy.allowed_versions(parsed.prefix, ctx.arch)
-            if allowed is None or parsed.version in allowed:
-                continue
-            yield from ctx.version_evidence(
-                node, need.file, aux.name, bool(aux.flags & VER_FLG_WEAK)
-            )
+        yield from ctx.version_evidence(node, library, version, weak)
     imports: _Imports | None = None
-    for name, is_external in external.items():
+    for name, is_external in plan.external.items():
         blocked = policy.blacklisted(name) if is_external else frozenset()
         if not blocked:
             continue

@@ -668,3 +668,18 @@ def test_kept_pieces_merge_to_the_union(ranges: list[tuple[int, int]]) -> None:
     for start, data in pieces.items:
         assert bytes(data) == content[start : start + len(data)]
     assert pieces.total == len(covered)
+
+
+def test_closed_archive_refuses_reads(tmp_path: Path) -> None:
+    """Contents come from positional reads on a descriptor: once closed, reading is an
+    error (never a read from whatever file reused the descriptor's number)."""
+    zpath = make_zip(tmp_path / "a.zip", [("x.bin", b"abc" * 1000, DEFLATED)])
+    archive = ZipArchive(zpath)
+    member = archive.members[0]
+    assert archive.read(member) == b"abc" * 1000
+    archive.close()
+    archive.close()  # idempotent
+    with pytest.raises(ValueError, match="closed archive"):
+        archive.read(member)
+    with pytest.raises(ValueError, match="closed archive"):
+        archive.read_raw(member, 0, 4)

@@ -259,6 +259,8 @@ class ZipArchive:
     def _pread(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset`` of the archive (one ``pread`` call,
         more only if the kernel returns a short read)."""
+        if self._closed:  # the descriptor's number may already name another file
+            raise ValueError(f"{self._label}: read from a closed archive")
         try:
             data = os.pread(self._fd, length, offset)
             while len(data) < length:

@@ -142,3 +142,28 @@ def test_sysroot_resolves_a_foreign_wheel(tmp_path: Path) -> None:
     assert libc["path"] is not None
     assert Path(libc["realpath"]).name.startswith("libc")
     assert rooted["best_tag"] == "manylinux_2_36_aarch64"
+
+
+def test_dependencies_of_a_library_the_loader_misses_are_still_followed(
+    native_fixtures: FixtureSet, tmp_path: Path
+) -> None:
+    """A shipped library counted as internal although the RPATH misses it (it loads only
+    with LD_LIBRARY_PATH) still has its own needs audited: libalpha has no search path of
+    its own, so libbeta is not found and no portable tag is reachable."""
+    tc = native_toolchain()
+    ext = compile_shared(
+        tc,
+        ["demo.c"],
+        tmp_path / "build" / "ext.so",
+        needed_libs=[native_fixtures.libalpha],
+        rpath="$ORIGIN/nowhere",
+        extra=["-DMANYWHEEL_NO_PYTHON_H"],
+    )
+    wheel = build_wheel(tmp_path, {EXT: ext, "demo/libs/libalpha.so.1": native_fixtures.libalpha})
+    report = show(wheel)
+    assert any("counted as internal" in note for note in report["notes"])
+    external = {lib["soname"]: lib for lib in report["external"]}
+    assert external["libbeta.so.1"]["path"] is None
+    assert external["libbeta.so.1"]["tried"]
+    assert report["best_tag"] == "linux_x86_64"
+    assert report["repair_tag"] in (None, "linux_x86_64")

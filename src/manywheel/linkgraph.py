@@ -101,6 +101,10 @@ class _Builder:
         # external name -> requester key -> shortest chain
         self.chains: dict[str, dict[str, tuple[str, ...]]] = {}
         self.loaded_members: set[str] = set()
+        # members whose own DT_NEEDED the loader walked (roots, and members it found)
+        self.expanded: set[str] = set()
+        # members counted as internal by _shipped: the loader never walked their needs
+        self.shipped_only: list[str] = []
         self.external_facts: dict[str, ElfFacts | None] = {}
         self.notes: list[str] = []
         # DT_SONAME, else file name -> member (the first one in archive order)
@@ -138,6 +142,7 @@ class _Builder:
 
     def add_tree(self, root_member: str, tree: DependencyTree) -> None:
         self.loaded_members.add(root_member)
+        self.expanded.add(root_member)
         stack: list[tuple[str, tuple[str, ...], bool, Resolution]] = [
             (root_member, (root_member,), False, node) for node in reversed(tree.dependencies)
         ]
@@ -146,6 +151,9 @@ class _Builder:
             target, internal = self._target(node)
             if target is None and (shipped := self._shipped(parent, node)) is not None:
                 target, internal = shipped, True
+                self.shipped_only.append(shipped)
+            elif internal and target is not None and node.status == "found":
+                self.expanded.add(target)
             self.edges.setdefault((parent, node.name), Link(node.name, target, internal))
             if internal and target is not None:
                 self.loaded_members.add(target)
@@ -231,6 +239,12 @@ def build_graph(
     unreachable = tuple(lib for lib in libraries if lib not in builder.loaded_members)
     for lib in unreachable:
         builder.add_tree(lib, session.resolve(install_path(lib)))
+    # A shipped library the loader missed (counted as internal) was never walked: its
+    # own DT_NEEDED are resolved with it as a root, as for unreachable libraries.
+    while pending := [m for m in dict.fromkeys(builder.shipped_only) if m not in builder.expanded]:
+        builder.shipped_only.clear()
+        for lib in pending:
+            builder.add_tree(lib, session.resolve(install_path(lib)))
     nodes: dict[str, FileNode] = {}
     for name, facts in members.items():
         needed = facts.dynamic.needed if facts.dynamic is not None else ()

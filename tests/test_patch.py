@@ -3,6 +3,7 @@ checked by our reader and, where the host can run them, by the real dynamic load
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import stat
@@ -22,7 +23,7 @@ from fixtures import (
     musl_toolchain,
     native_toolchain,
 )
-from manywheel.elf import read_facts
+from manywheel.elf import ElfFile, read_facts
 from manywheel.errors import EnvironmentProblem, UsageError
 from manywheel.patch import (
     PATCHELF_ENV,
@@ -324,6 +325,24 @@ def test_verify_catches_changed_symbols(native_fixtures: FixtureSet) -> None:
     with pytest.raises(PatchError, match="version definitions changed") as info:
         verify_patch(native_fixtures.libversioned, PatchOps(), read_facts(native_fixtures.libweak))
     assert "dynamic symbols changed" in str(info.value)
+
+
+def test_verify_compares_at_the_scope_of_before(
+    patchelf: Patchelf, native_fixtures: FixtureSet, tmp_path: Path
+) -> None:
+    """Facts read with the "imports" scope (what the audit keeps of wheel members) are
+    compared with the patched file's imports, not with its every symbol."""
+    path = _copy(native_fixtures.libuseversioned, tmp_path / "lib.so")
+    with ElfFile.open(path) as elf:
+        slim = elf.facts("imports")
+    full = read_facts(path)
+    assert len(slim.symbols) < len(full.symbols)  # the file exports more than PyInit_*
+    ops = PatchOps(set_soname="libone.so", set_rpath="$ORIGIN")
+    apply_patch(patchelf, path, ops)
+    verify_patch(path, ops, slim)
+    verify_patch(path, ops, full)
+    with pytest.raises(PatchError, match="dynamic symbols changed"):
+        verify_patch(path, ops, dataclasses.replace(full, symbols=full.symbols[1:]))
 
 
 def test_patchelf_failure_is_one_line(patchelf: Patchelf, tmp_path: Path) -> None:

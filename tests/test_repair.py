@@ -200,6 +200,61 @@ def test_repaired_wheel_installs_and_runs_without_the_prefix(tmp_path: Path) -> 
     assert tool.stdout == "top=42\n"
 
 
+EXPORTING_EXT = """\
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+int top_value(void);
+/* Exported on purpose (a default build: no version script, default visibility), so the
+   dynamic symbol table holds more than PyInit_* and what the file imports. */
+int exported_counter = 3;
+int exported_helper(void) { return top_value() + exported_counter - 3; }
+static PyObject *value(PyObject *self, PyObject *args) {
+    return PyLong_FromLong(exported_helper());
+}
+static PyMethodDef methods[] = {{"value", value, METH_NOARGS, "top"}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_exp", NULL, -1, methods};
+PyMODINIT_FUNC PyInit__exp(void) { return PyModule_Create(&module); }
+"""
+
+
+def test_extension_exporting_other_symbols_is_repaired(chain: Chain, tmp_path: Path) -> None:
+    """Regression: the audit keeps only the imports and ``PyInit_*`` of wheel members, and
+    the patch check compared the re-read file's every symbol against that slim set
+    ("dynamic symbols changed"). An extension exporting anything else must repair, keep
+    every exported symbol, and import."""
+    src = tmp_path / "exp.c"
+    src.write_text(EXPORTING_EXT)
+    a = chain.prefix / "a"
+    ext = tmp_path / "exp.so"
+    cc("-shared", src, f"-L{a}", "-l:libtop.so.1", f"-Wl,-rpath-link,{chain.prefix}/b",
+       f"-Wl,-rpath,{a}", "-o", ext)  # fmt: skip
+    exported = {s.name for s in read_facts(ext).symbols if s.defined}
+    assert {"PyInit__exp", "exported_helper", "exported_counter"} <= exported
+    members: dict[str, bytes | Path] = {
+        "demo/__init__.py": b"from demo._exp import value\n",
+        f"demo/_exp{EXT_SUFFIX}": ext,
+    }
+    wheel = build_wheel(tmp_path / "in", members, python_tag=PY, abi_tag=PY)
+    doc = repair_json(wheel, "-w", tmp_path / "out", "--ldpaths", chain.ldpaths)
+    (record,) = doc["repairs"]
+    assert len(record["grafted"]) == 3
+    tree = extract(Path(record["output"]), tmp_path / "x")
+    after = read_facts(tree / f"demo/_exp{EXT_SUFFIX}")
+    assert [s for s in after.symbols if s.defined] == [
+        s for s in read_facts(ext).symbols if s.defined
+    ]
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, capture_output=True)
+    python = venv / "bin/python"
+    env = {k: v for k, v in os.environ.items() if "LD_LIBRARY_PATH" not in k}
+    pip: list[str | Path] = [python, "-m", "pip", "install", "-q", "--no-index", record["output"]]
+    subprocess.run(pip, check=True, capture_output=True, env=env)
+    call: list[str | Path] = [python, "-c", "import demo; print(demo.value())"]
+    run = subprocess.run(call, check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert run.stdout == "42\n"
+
+
 # --------------------------------------------------------------------------- the plan
 
 

@@ -144,3 +144,20 @@ def test_big_endian_cache() -> None:
 def test_malformed_caches_rejected(data: bytes) -> None:
     with pytest.raises(CacheFormatError):
         parse_ld_so_cache(data)
+
+
+def test_name_index_keeps_file_order_across_interleaved_names() -> None:
+    rows = [
+        (0x0303, "liba.so.1", "/x/liba.so.1", 0),
+        (0x0303, "libb.so.1", "/x/libb.so.1", 0),
+        (0x0003, "liba.so.1", "/y/liba.so.1", 0),
+        (0x0303, "libb.so.1", "/y/libb.so.1", 0),
+        (0x0303, "liba.so.1", "/z/liba.so.1", 0),
+    ]
+    cache = parse_ld_so_cache(_new_cache(rows))
+    for name in ("liba.so.1", "libb.so.1", "libc.so.9"):
+        scanned = tuple(entry for entry in cache.entries if entry.name == name)
+        assert cache.candidates(name) == scanned
+    entry = cache.lookup("liba.so.1", cache_flags_for_arch("i686"))
+    assert entry is not None and entry.path == "/y/liba.so.1"
+    assert cache == parse_ld_so_cache(_new_cache(rows))  # the index is not compared

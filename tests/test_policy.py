@@ -456,3 +456,21 @@ def test_manylinux_2_36_matches_this_debian_12_glibc(policies: PolicySet) -> Non
         for prefix in prefixes:
             mine = {v.removeprefix(prefix + "_") for v in versions if v.startswith(prefix + "_")}
             assert set(policy.allowed_versions(prefix, "x86_64") or ()) == mine, soname
+
+
+def test_extra_files_do_not_leak_into_the_cached_builtins(tmp_path: Path) -> None:
+    builtin = load_policies().get("manylinux_2_41")
+    path = _user_file(
+        tmp_path,
+        {
+            "name": "manylinux_2_42",
+            "extends": "manylinux_2_41",
+            "version": [2, 42],
+            "priority": 10,
+            "arches": ["x86_64"],
+        },
+    )
+    assert "manylinux_2_42" in load_policies([path])
+    again = load_policies()
+    assert "manylinux_2_42" not in again
+    assert again.get("manylinux_2_41") is builtin  # parsed once per process

@@ -146,7 +146,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     reports = _audit_all(args, verify_hashes=args.verify_record)
     if args.json:
-        _print_json(render.document_to_json(reports))
+        sys.stdout.write(render.document_json_text(reports) + "\n")
     else:
         sys.stdout.write(render.render_show_many(reports))
     return EXIT_OK
@@ -163,7 +163,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     reports = _audit_all(args, verify_hashes=True)
     results = [check.check_report(report, policies, plat) for report in reports]
     if args.json:
-        _print_json(render.document_to_json(reports, results))
+        sys.stdout.write(render.document_json_text(reports, results) + "\n")
     else:
         sys.stdout.write(render.render_check(results))
     return EXIT_OK if all(r.ok for r in results) else EXIT_CHECK_FAILED

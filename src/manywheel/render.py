@@ -14,6 +14,7 @@ the number of wheels, so a script never branches on how many it passed.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,9 +22,12 @@ from manywheel.check import CheckResult, TagCheck, verdict_tags
 from manywheel.policy import Policy, PolicySet, SymbolVersion
 from manywheel.report import SCHEMA_VERSION, Evidence, PolicyVerdict, WheelReport
 
+_escape = json.encoder.encode_basestring_ascii  # json's own (C) string escaper
+
 __all__ = [
     "KIND_TITLES",
     "check_to_json",
+    "document_json_text",
     "document_to_json",
     "evidence_lines",
     "policies_to_json",
@@ -290,15 +294,153 @@ def render_check(results: Sequence[CheckResult]) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+_LEAVES = (str, int, float, bool, type(None))
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass type, in order; ``None`` for other types (cached)."""
+    try:
+        return _FIELDS[kind]
+    except KeyError:
+        pass
+    names = None
+    if dataclasses.is_dataclass(kind):
+        names = tuple(f.name for f in dataclasses.fields(kind))
+    _FIELDS[kind] = names
+    return names
+
+
 def _jsonable(value: Any) -> Any:
     """Dataclasses to objects (field order kept), tuples to lists, mappings to objects."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if type(value) in _LEAVES:
+        return value
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: _jsonable(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _encode(value: Any, out: list[str], level: int) -> None:
+    """Append ``json.dumps(_jsonable(value), indent=2)`` to ``out``, in one walk.
+
+    The report of a big wheel is ~100,000 values: converting it to dicts and lists and
+    then running :mod:`json`'s pure-Python indenting encoder over them took 0.3 s on
+    torch; this walk writes the same text straight from the dataclasses (strings through
+    json's C escaper, scalars inline). Anything else goes through :func:`json.dumps`.
+    """
+    kind = type(value)
+    if kind is str:
+        out.append(_escape(value))
+        return
+    if value is None:
+        out.append("null")
+        return
+    if kind is bool:
+        out.append("true" if value else "false")
+        return
+    if kind is int:
+        out.append(int.__repr__(value))
+        return
+    names = _field_names(kind)
+    if names is not None:
+        if names:
+            _encode_fields(value, names, out, level)
+            return
+        items: Iterable[tuple[str, Any]] = ()
+        is_object = True
+    elif isinstance(value, Mapping):
+        items = [(str(k), v) for k, v in value.items()]
+        is_object = True
+    elif isinstance(value, (list, tuple)):
+        items = value
+        is_object = False
+        if value and all(type(item) is str for item in value):
+            # Lists of names and paths (chains, places tried): most of a big report.
+            deeper = level + 1
+            inner = _NEWLINES[deeper] if deeper < len(_NEWLINES) else "\n" + "  " * deeper
+            outer = _NEWLINES[level] if level < len(_NEWLINES) else "\n" + "  " * level
+            out.append("[" + inner + ("," + inner).join(map(_escape, value)) + outer + "]")
+            return
+    else:
+        # Floats, str and int subclasses: json's own text (anything else: its TypeError).
+        out.append(json.dumps(value))
+        return
+    if not items:
+        out.append("{}" if is_object else "[]")
+        return
+    deeper = level + 1
+    inner = _NEWLINES[deeper] if deeper < len(_NEWLINES) else "\n" + "  " * deeper
+    write = out.append
+    write("{" if is_object else "[")
+    separator = inner
+    for entry in items:
+        write(separator)
+        separator = "," + inner
+        if is_object:
+            key, item = entry
+            write(_escape(key))
+            write(": ")
+        else:
+            item = entry
+        kind = type(item)
+        if kind is str:
+            write(_escape(item))
+        elif item is None:
+            write("null")
+        elif kind is bool:
+            write("true" if item else "false")
+        elif kind is int:
+            write(int.__repr__(item))
+        else:
+            _encode(item, out, deeper)
+    write(_NEWLINES[level] if level < len(_NEWLINES) else "\n" + "  " * level)
+    write("}" if is_object else "]")
+
+
+def _encode_fields(value: Any, names: tuple[str, ...], out: list[str], level: int) -> None:
+    """A dataclass with fields as a JSON object (the common case of :func:`_encode`)."""
+    key = (type(value), level)
+    prefixes = _PREFIXES.get(key)
+    if prefixes is None:
+        deeper = level + 1
+        inner = _NEWLINES[deeper] if deeper < len(_NEWLINES) else "\n" + "  " * deeper
+        prefixes = _PREFIXES[key] = tuple(
+            ("{" if i == 0 else ",") + inner + _escape(name) + ": " for i, name in enumerate(names)
+        )
+    write = out.append
+    for prefix, name in zip(prefixes, names, strict=True):
+        write(prefix)
+        item = getattr(value, name)
+        kind = type(item)
+        if kind is str:
+            write(_escape(item))
+        elif item is None:
+            write("null")
+        elif kind is bool:
+            write("true" if item else "false")
+        elif kind is int:
+            write(int.__repr__(item))
+        else:
+            _encode(item, out, level + 1)
+    write(_NEWLINES[level] if level < len(_NEWLINES) else "\n" + "  " * level)
+    write("}")
+
+
+#: Per (dataclass type, depth): the text before each field's value.
+_PREFIXES: dict[tuple[type, int], tuple[str, ...]] = {}
+_NEWLINES = tuple("\n" + "  " * depth for depth in range(32))
+
+
+def _json_text(value: Any) -> str:
+    """``json.dumps(_jsonable(value), indent=2)``, without building the dicts first."""
+    out: list[str] = []
+    _encode(value, out, 0)
+    return "".join(out)
 
 
 def report_to_json(report: WheelReport) -> dict[str, Any]:
@@ -326,6 +468,25 @@ def document_to_json(
         doc["ok"] = all(c.ok for c in checks)
         doc["checks"] = [check_to_json(c) for c in checks]
     return doc
+
+
+def document_json_text(
+    reports: Sequence[WheelReport], checks: Sequence[CheckResult] | None = None
+) -> str:
+    """``json.dumps(document_to_json(reports, checks), indent=2)``, 4-6x faster.
+
+    The same document, byte for byte (tests/test_render_json.py holds them equal), written
+    in one walk over the report objects; ``--json`` of ``show`` and ``check`` prints it.
+    """
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "command": "show" if checks is None else "check",
+        "reports": reports,
+    }
+    if checks is not None:
+        doc["ok"] = all(c.ok for c in checks)
+        doc["checks"] = checks
+    return _json_text(doc)
 
 
 # --------------------------------------------------------------------------- policies

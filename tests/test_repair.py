@@ -32,6 +32,7 @@ import pytest
 
 from fixtures import native_toolchain, run_tool
 from manywheel.elf import read_facts
+from manywheel.patch import find_patchelf
 from test_cli import manywheel
 from wheelbuild import build_wheel
 
@@ -273,11 +274,25 @@ def test_runpath_everywhere_and_names_follow_the_shipped_bytes(
         assert dyn is not None
         # DT_RUNPATH is not inherited: a grafted library needing another has its own entry.
         assert (dyn.runpath, dyn.rpath, dyn.soname) == (runpath, None, libs[name].name)
-        # The name hashes the bytes after every other patch, before the soname is set:
-        # libleaf had nothing else to patch, the others had their DT_NEEDED rewritten.
-        (original,) = (chain.prefix / ("b" if name == "libleaf" else "a")).glob(f"{name}.so.1")
-        digest = hashlib.sha256(original.read_bytes()).hexdigest()[:8]
-        assert (f"-{digest}." in libs[name].name) == (name == "libleaf")
+    # The name hashes everything the shipped bytes are computed from (docs/repair.md,
+    # "Names"): the patchelf version, the file name, the original bytes, the new RUNPATH
+    # and the names written for the dependencies, which are named first (leaves first).
+    version = find_patchelf().version_text
+    expected: dict[str, str] = {}
+    for name, file_name, folder, runpath, dep in [
+        ("libleaf", "libleaf.so.1", "b", None, None),
+        ("libmid", "libmid.so.1", "a", "$ORIGIN", ("libleaf.so.1", "libleaf")),
+        ("libtop", "libtop.so.1.2.3", "a", "$ORIGIN", ("libmid.so.1", "libmid")),
+    ]:
+        content = hashlib.sha256((chain.prefix / folder / file_name).read_bytes()).hexdigest()
+        text = f"manywheel graft names 2\npatchelf {version}\n{file_name}\n{content}\n{runpath}\n"
+        if dep is not None:
+            text += f"{dep[0]}->{expected[dep[1]]}\n"
+        group = hashlib.sha256(text.encode()).hexdigest()
+        short = hashlib.sha256(f"{group}:{file_name}".encode()).hexdigest()[:8]
+        stem, _, suffix = file_name.partition(".so")
+        expected[name] = f"{stem}-{short}.so{suffix}"
+    assert {name: lib.name for name, lib in libs.items()} == expected
     tool = read_facts(tree / "demo.scripts/chaintool").dynamic
     assert tool is not None and tool.runpath == "$ORIGIN/../demo.libs"
     launcher = (tree / "demo-1.0.data/scripts/chaintool").read_text()

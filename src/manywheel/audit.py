@@ -17,8 +17,8 @@ Only steps 1, 2 and 4 read anything; every judgment after is a pure function.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from manywheel import problems as _problems
 from manywheel.elf import ElfFacts
@@ -49,9 +49,16 @@ from manywheel.wheel import (
     record_algorithms,
 )
 from manywheel.wheelfs import WheelFilesystem
-from manywheel.zipread import ZipArchive
+from manywheel.zipread import ZipArchive, ZipMember
 
-__all__ = ["AuditDetail", "AuditOptions", "audit_wheel", "audit_wheel_detail"]
+__all__ = [
+    "AuditDetail",
+    "AuditOptions",
+    "ReuseMember",
+    "ScannedMember",
+    "audit_wheel",
+    "audit_wheel_detail",
+]
 
 
 @dataclass(frozen=True)
@@ -90,13 +97,47 @@ def _is_executable(facts: ElfFacts) -> bool:
     return facts.interpreter is not None or facts.header.elf_type == 2
 
 
+@dataclass(frozen=True, slots=True)
+class ScannedMember:
+    """What the audit's one pass learnt of one file member: its central directory entry,
+    its facts (None when it is not ELF) and its digest (``sha256`` None when the audit
+    did not hash contents, ``verify_hashes=False``)."""
+
+    member: ZipMember
+    facts: MemberFacts | None
+    digest: MemberDigest
+
+
+#: ``reuse(archive, member)``: the facts and digest of a member of ``archive`` known
+#: without reading it (see :func:`audit_wheel_detail`), or None to read it.
+ReuseMember = Callable[[ZipArchive, ZipMember], "tuple[MemberFacts | None, MemberDigest] | None"]
+
+
+class _Known:
+    """A digest known beforehand, standing where a hasher fed the content would."""
+
+    __slots__ = ("digest",)
+
+    def __init__(self, digest: MemberDigest) -> None:
+        self.digest = digest
+
+    def update(self, data: bytes) -> None:  # pragma: no cover - never fed
+        raise AssertionError("a known digest is not fed content")
+
+    def result(self) -> MemberDigest:
+        return self.digest
+
+
 @dataclass(frozen=True)
 class _Scan:
     elf: tuple[MemberFacts, ...]
     digests: dict[str, MemberDigest]
+    members: dict[str, ScannedMember]
 
 
-def _scan(path: str, filename: str, verify_hashes: bool) -> tuple[WheelInfo, _Scan]:
+def _scan(
+    path: str, filename: str, verify_hashes: bool, reuse: ReuseMember | None = None
+) -> tuple[WheelInfo, _Scan]:
     """Read the wheel's metadata, then every member once (facts and RECORD hashes).
 
     The members' facts hold only the symbols some judgment looks at (the ``"imports"``
@@ -108,11 +149,48 @@ def _scan(path: str, filename: str, verify_hashes: bool) -> tuple[WheelInfo, _Sc
         info = read_wheel(archive, filename)
         if not verify_hashes:
             facts = scan_archive(archive, symbols="imports").facts
-            return info, _Scan(facts, member_digests(archive, hash_contents=False))
+            digests = member_digests(archive, hash_contents=False)
+            return info, _Scan(facts, digests, _scanned(archive, facts, digests))
         algorithms = record_algorithms(info.record)
-        scan = scan_archive(archive, lambda: RecordHasher(algorithms), symbols="imports")
-    digests = {name: hasher.result() for name, hasher in scan.hashes.items()}
-    return info, _Scan(scan.facts, digests)
+        adapter = None if reuse is None else _reuse_adapter(reuse, algorithms)
+        scan = scan_archive(
+            archive, lambda: RecordHasher(algorithms), symbols="imports", reuse=adapter
+        )
+        digests = {name: hasher.result() for name, hasher in scan.hashes.items()}
+        return info, _Scan(scan.facts, digests, _scanned(archive, scan.facts, digests))
+
+
+def _reuse_adapter(
+    reuse: ReuseMember, algorithms: frozenset[str]
+) -> Callable[[ZipArchive, ZipMember], tuple[MemberFacts | None, RecordHasher | _Known] | None]:
+    """``reuse`` in the shape :func:`scan_archive` asks for; a digest lacking an algorithm
+    RECORD uses is not reused."""
+
+    def adapted(
+        archive: ZipArchive, member: ZipMember
+    ) -> tuple[MemberFacts | None, RecordHasher | _Known] | None:
+        known = reuse(archive, member)
+        if known is None:
+            return None
+        facts, digest = known
+        if digest.sha256 is None or any(
+            digest.digest(a) is None for a in algorithms if a != "sha256"
+        ):
+            return None
+        return facts, _Known(digest)
+
+    return adapted
+
+
+def _scanned(
+    archive: ZipArchive, facts: Sequence[MemberFacts], digests: Mapping[str, MemberDigest]
+) -> dict[str, ScannedMember]:
+    by_name = {f.name: f for f in facts}
+    return {
+        m.name: ScannedMember(m, by_name.get(m.name), digests[m.name])
+        for m in archive.members
+        if m.name in digests
+    }
 
 
 @dataclass(frozen=True)
@@ -125,6 +203,9 @@ class AuditDetail:
     report: WheelReport
     info: WheelInfo
     graph: LinkGraph | None
+    #: Every file member as the scan saw it (for ``repair``: the digests RECORD needs,
+    #: and what a later audit of a raw copy may reuse).
+    members: Mapping[str, ScannedMember] = field(default_factory=dict)
 
 
 def audit_wheel(path: str | os.PathLike[str], options: AuditOptions) -> WheelReport:
@@ -134,12 +215,22 @@ def audit_wheel(path: str | os.PathLike[str], options: AuditOptions) -> WheelRep
     return audit_wheel_detail(path, options).report
 
 
-def audit_wheel_detail(path: str | os.PathLike[str], options: AuditOptions) -> AuditDetail:
-    """:func:`audit_wheel`, also returning the wheel layout and the link graph."""
+def audit_wheel_detail(
+    path: str | os.PathLike[str], options: AuditOptions, *, reuse: ReuseMember | None = None
+) -> AuditDetail:
+    """:func:`audit_wheel`, also returning the wheel layout, the link graph and what the
+    scan learnt of every member.
+
+    ``reuse`` (with ``verify_hashes``): asked for each file member before it is read; the
+    facts and digest it returns are used as if read (``repair`` passes those of members
+    it copied raw from the input, once it has compared their bytes). Everything else --
+    reading the archive's structure, RECORD, the loader model, every verdict -- runs as
+    without it.
+    """
     path = os.fspath(path)
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory, not a wheel")
-    info, scan = _scan(path, os.path.basename(path), options.verify_hashes)
+    info, scan = _scan(path, os.path.basename(path), options.verify_hashes, reuse)
     info = info.with_pure(not scan.elf)
     consistency = [*info.tag_evidence(), *info.record_evidence(scan.digests)]
     if not scan.elf:
@@ -148,13 +239,13 @@ def audit_wheel_detail(path: str | os.PathLike[str], options: AuditOptions) -> A
                 f"{info.filename}: is a pure Python wheel (no ELF files); nothing to audit "
                 "(--allow-pure-python-wheel accepts it)"
             )
-        return AuditDetail(_pure_report(info, tuple(consistency)), info, None)
+        return AuditDetail(_pure_report(info, tuple(consistency)), info, None, scan.members)
     platform = detect_platform(info.identity, scan.elf)
     found = _problems.member_problems(scan.elf, platform.arch, info)
     consistency.extend(platform.evidence)
     if platform.arch is None:
         report = _unknown_arch_report(info, platform, scan.elf, found.evidence, consistency)
-        return AuditDetail(report, info, None)
+        return AuditDetail(report, info, None, scan.members)
     arch = platform.arch
     policies = load_policies(options.policy_files).for_arch(arch, platform.libc)
     audited = {
@@ -183,7 +274,7 @@ def audit_wheel_detail(path: str | os.PathLike[str], options: AuditOptions) -> A
         problems=problems,
         notes=(*info.notes, *platform.notes, *graph.notes),
     )
-    return AuditDetail(report, info, graph)
+    return AuditDetail(report, info, graph, scan.members)
 
 
 def _resolve(

@@ -612,9 +612,15 @@ def scan_archive(
     max_kept: int = DEFAULT_MAX_KEPT,
     chunk_size: int = DEFAULT_CHUNK,
     symbols: SymbolScope = "all",
+    reuse: Callable[[ZipArchive, ZipMember], tuple[MemberFacts | None, _H] | None] | None = None,
 ) -> ArchiveScan[_H]:
     """The ELF facts of every ELF member and, with a ``hasher`` factory, every member's
     content fed to a fresh hasher (RECORD checking, PEP 376 / PEP 427).
+
+    ``reuse(archive, member)``, when given, is asked first for every file member (in the
+    worker threads): a ``(facts, hasher)`` pair it returns stands for what reading the
+    member would give, None means read it. ``repair`` uses it for members copied raw
+    from the wheel it scanned before, after proving their bytes identical.
 
     One inflate per member serves both: an ELF member's first pass feeds the hasher all
     of it and keeps the ranges its facts come from (later passes, rare, inflate again
@@ -633,7 +639,11 @@ def scan_archive(
 
     def run(task: list[int]) -> None:
         for i in task:
-            results[i] = _scan_member(archive, files[i], hasher, options)
+            known = reuse(archive, files[i]) if reuse is not None else None
+            if known is not None:
+                results[i] = known
+            else:
+                results[i] = _scan_member(archive, files[i], hasher, options)
 
     tasks = _tasks(files)
     count = workers or os.cpu_count() or 1

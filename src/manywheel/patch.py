@@ -369,26 +369,37 @@ def _has_both_rpath_tags(path: Path) -> bool:
     return dynamic is not None and dynamic.rpath is not None and dynamic.runpath is not None
 
 
-def apply_patch(patchelf: Patchelf, path: Path, ops: PatchOps) -> None:
+def apply_patch(
+    patchelf: Patchelf, path: Path, ops: PatchOps, *, source: Path | None = None
+) -> None:
     """Apply every operation of ``ops`` to the ELF file at ``path`` in one patchelf call.
 
     patchelf writes to a temporary sibling which replaces ``path`` (mode kept) only when
     patchelf succeeded, so a crash never leaves a half-written file. Check the result
     with :func:`verify_patch`.
 
+    With ``source``, the bytes to patch are read from ``source`` (never modified) and the
+    result is written to ``path`` (mode 0o755): no copy of the original is made first.
+
     One exception to "one call": a file holding *both* DT_RPATH and DT_RUNPATH (old
     binutils wrote both for ``--enable-new-dtags``) with a new runpath planned. patchelf
     updates both tags in that case, so a DT_RPATH would survive against the plan; it is
     first removed with ``--remove-rpath`` in a separate call.
     """
-    if ops.empty:
-        return
+    if source is None:
+        if ops.empty:
+            return
+        source, mode = path, stat.S_IMODE(path.stat().st_mode)
+    else:
+        mode = 0o755
+        if ops.empty:
+            shutil.copyfile(source, path)
+            os.chmod(path, mode)
+            return
     pre: list[str] = []
-    if ops.set_rpath and ops.rpath_kind == "runpath" and _has_both_rpath_tags(path):
+    if ops.set_rpath and ops.rpath_kind == "runpath" and _has_both_rpath_tags(source):
         pre = ["--remove-rpath"]
-    mode = stat.S_IMODE(path.stat().st_mode)
     with _sibling_temp(path) as tmp:
-        source = path
         for args in ([pre] if pre else []) + [ops.arguments()]:
             _run(
                 [patchelf.path, *args, "--output", os.fspath(tmp), os.fspath(source)],

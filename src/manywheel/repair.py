@@ -27,12 +27,19 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from manywheel.audit import AuditDetail, AuditOptions, audit_wheel_detail
+from manywheel.audit import (
+    AuditDetail,
+    AuditOptions,
+    ReuseMember,
+    ScannedMember,
+    audit_wheel_detail,
+)
 from manywheel.check import PlatSpec, check_report, parse_plat
 from manywheel.elf import ElfFacts, read_facts
 from manywheel.errors import (
@@ -54,13 +61,14 @@ from manywheel.graft import (
 )
 from manywheel.ldfs import HostFilesystem
 from manywheel.linkgraph import ExternalRef, LinkGraph
+from manywheel.memberfacts import MemberFacts
 from manywheel.patch import Patchelf, PatchOps, apply_patch, find_patchelf, strip_file, verify_patch
 from manywheel.policy import Policy, PolicySet, load_policies
 from manywheel.render import evidence_lines
 from manywheel.report import Evidence, PolicyVerdict, WheelReport
-from manywheel.wheel import SIGNATURE_SUFFIXES
+from manywheel.wheel import SIGNATURE_SUFFIXES, MemberDigest
 from manywheel.wheelwrite import NewMember, epoch_from_environment, newest_member_time, write_wheel
-from manywheel.zipread import ZipArchive
+from manywheel.zipread import ZipArchive, ZipMember
 
 __all__ = [
     "PLAT_VARIABLES",
@@ -198,7 +206,9 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
         policy_files=options.policy_files,
         allow_pure=True,
         environ=os.environ if options.environ is None else options.environ,
-        verify_hashes=False,
+        # Every member is hashed in the pass that reads the facts: the writer takes these
+        # digests for the RECORD rows of members it copies raw (no second inflate).
+        verify_hashes=True,
     )
     detail = audit_wheel_detail(path, audit_options)
     report = detail.report
@@ -214,7 +224,7 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
     if libpython:
         # Removed, not grafted: audit again as if they were absent (excluded leaves).
         audit_options = dataclasses.replace(audit_options, exclude=(*options.exclude, *libpython))
-        detail = audit_wheel_detail(path, audit_options)
+        detail = audit_wheel_detail(path, audit_options, reuse=_same_entry(detail.members))
         report = detail.report
     graph, arch, libc = detail.graph, report.arch, report.libc
     assert graph is not None and arch is not None
@@ -239,20 +249,23 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
         raise EnvironmentProblem(f"{out_dir}: cannot write there: {exc.strerror or exc}") from None
     try:
         staged = work / out_name
-        applied = _apply(
-            path,
-            detail,
-            plan=plan,
-            options=options,
-            patchelf=patchelf,
-            work=work,
-            staged=staged,
-            tags=tags,
-            arch=arch,
-        )
-        out = audit_wheel_detail(
-            staged, dataclasses.replace(audit_options, allow_pure=False, verify_hashes=True)
-        )
+        with ZipArchive(path) as source:
+            applied = _apply(
+                source,
+                detail,
+                plan=plan,
+                options=options,
+                patchelf=patchelf,
+                work=work,
+                staged=staged,
+                tags=tags,
+                arch=arch,
+            )
+            out = audit_wheel_detail(
+                staged,
+                dataclasses.replace(audit_options, allow_pure=False, verify_hashes=True),
+                reuse=_raw_copies(source, detail.members),
+            )
         _verify(out, policies, plan, applied.names)
         os.replace(staged, final)
     finally:
@@ -439,75 +452,182 @@ def _graft_libraries(
     work: Path,
     arch: str,
 ) -> tuple[dict[str, str], dict[str, Path]]:
-    """Copy, strip and patch every grafted library, leaves first (graft.py docstring)."""
-    names: dict[str, str] = {}
-    files: dict[str, Path] = {}
+    """Name, patch and check every grafted library (docs/repair.md, "Names").
+
+    1. The bytes to ship start from the library as found (or a stripped copy of it,
+       ``--strip``); each is hashed (sha256), in parallel.
+    2. Names, leaves first: a group (one library, or a dependency cycle) is named from
+       one sha256 over everything its shipped bytes are computed from
+       (:func:`_group_digest`), which needs only the original bytes' hashes and the
+       names of dependencies already named -- no patched byte.
+    3. One patchelf call per library writes the shipped file from the original (soname,
+       DT_NEEDED, RUNPATH at once), checked against every symbol of the original
+       (:func:`~manywheel.patch.verify_patch`). These calls are independent of each
+       other, so they run in parallel, biggest first.
+    """
     by_key = {g.key: g for g in plan.grafts}
     (work / "libs").mkdir()
-    for index, graft in enumerate(plan.grafts):
-        source = host.host_path(graft.key) or graft.key
-        copy = work / "libs" / f"{index}-{graft.file_name}"
+    files = {g.key: work / "libs" / f"{index}-{g.file_name}" for index, g in enumerate(plan.grafts)}
+
+    def prepare(key: str) -> tuple[Path, str]:
+        source = Path(host.host_path(key) or key)
+        if options.strip:
+            try:
+                shutil.copyfile(source, files[key])
+            except OSError as exc:
+                raise InputError(f"{source}: cannot read: {exc.strerror or exc}") from None
+            os.chmod(files[key], 0o755)
+            strip_file(files[key], arch)
+            source = files[key]
         try:
-            shutil.copyfile(source, copy)
+            return source, _sha256(source)
         except OSError as exc:
             raise InputError(f"{source}: cannot read: {exc.strerror or exc}") from None
-        os.chmod(copy, 0o755)
-        if options.strip:
-            strip_file(copy, arch)
-        files[graft.key] = copy
 
-    def ops_for(key: str, soname: str | None) -> PatchOps:
+    biggest_first = sorted(by_key, key=lambda k: -_size(host.host_path(k) or k))
+    prepared = dict(zip(biggest_first, _parallel(prepare, biggest_first), strict=True))
+    names: dict[str, str] = {}
+    for group in plan.groups:
+        digest = _group_digest(group, by_key, {k: prepared[k][1] for k in group}, names, patchelf)
+        for key in group:
+            names[key] = graft_name(
+                by_key[key].file_name,
+                hashlib.sha256(f"{digest}:{by_key[key].file_name}".encode()).hexdigest(),
+            )
+
+    def patch(key: str) -> None:
         graft = by_key[key]
-        return PatchOps(
-            set_soname=soname,
+        source = prepared[key][0]
+        before = _full_facts(graph, key, source)
+        ops = PatchOps(
+            set_soname=names[key],
             replace_needed={name: names[dep] for name, dep in graft.needs},
             set_rpath=graft.rpath,
             rpath_kind="runpath",
         )
+        apply_patch(patchelf, files[key], ops, source=None if source == files[key] else source)
+        verify_patch(files[key], ops, before)
 
-    for group in plan.groups:
-        if len(group) == 1:
-            key = group[0]
-            apply_patch(patchelf, files[key], ops_for(key, None))
-            names[key] = graft_name(by_key[key].file_name, _sha256(files[key]))
-            apply_patch(patchelf, files[key], PatchOps(set_soname=names[key]))
-        else:
-            digest = _cycle_digest(group, by_key, files, names, patchelf)
-            for key in group:
-                names[key] = graft_name(
-                    by_key[key].file_name,
-                    hashlib.sha256(f"{digest}:{by_key[key].file_name}".encode()).hexdigest(),
-                )
-            for key in group:
-                apply_patch(patchelf, files[key], ops_for(key, names[key]))
-        for key in group:
-            verify_patch(files[key], ops_for(key, names[key]), _facts(graph, key))
+    _parallel(patch, biggest_first)
     return names, files
 
 
-def _cycle_digest(
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _parallel(job: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """``job`` over ``items`` on up to one thread per CPU (the work is in subprocesses
+    and in hashing, which release the GIL); results in ``items`` order; the first
+    failure, in ``items`` order, is raised once every started job has ended."""
+    count = min(len(items), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if count <= 1:
+        return [job(item) for item in items]
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="manywheel-graft") as pool:
+        futures = [pool.submit(job, item) for item in items]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+#: Names the rule below; a change of the rule changes every name.
+_NAME_SCHEME = "manywheel graft names 2"
+
+
+def _group_digest(
     group: Sequence[str],
     by_key: Mapping[str, Any],
-    files: Mapping[str, Path],
+    content: Mapping[str, str],
     names: Mapping[str, str],
     patchelf: Patchelf,
 ) -> str:
-    """The name hash of a dependency cycle: everything its shipped bytes are computed
-    from (each library's bytes before patching, the names and search paths written into
-    them, the patchelf version), so different shipped bytes mean a different hash."""
-    digest = hashlib.sha256(f"patchelf {patchelf.version_text}\n".encode())
+    """The name hash of a group of grafted libraries (one library, or a dependency
+    cycle): one sha256 over everything the group's shipped bytes are computed from --
+    each library's file name, the sha256 of its bytes before patching (after
+    ``--strip``), its new search path, the names written for its dependencies (those in
+    the group by file name: their names derive from this hash), and the patchelf
+    version and this naming rule. The soname written is a function of the hash, so the
+    same inputs give the same shipped bytes and the same names, and different shipped
+    bytes imply different inputs, hence (barring a sha256 collision) different names."""
+    digest = hashlib.sha256(f"{_NAME_SCHEME}\npatchelf {patchelf.version_text}\n".encode())
     for key in sorted(group, key=lambda k: (by_key[k].file_name, k)):
         graft = by_key[key]
-        digest.update(f"{graft.file_name}\n{_sha256(files[key])}\n{graft.rpath}\n".encode())
+        digest.update(f"{graft.file_name}\n{content[key]}\n{graft.rpath}\n".encode())
         for name, dep in graft.needs:
             digest.update(
-                f"{name}->{names.get(dep, '(cycle) ' + by_key[dep].file_name)}\n".encode()
+                f"{name}->{names.get(dep, '(group) ' + by_key[dep].file_name)}\n".encode()
             )
     return digest.hexdigest()
 
 
+def _same_entry(members: Mapping[str, ScannedMember]) -> ReuseMember:
+    """Reuse for a second audit of the *same* input file: a member whose central
+    directory entry is unchanged (name, method, CRC, sizes, offsets) was read already."""
+
+    def reuse(
+        archive: ZipArchive, member: ZipMember
+    ) -> tuple[MemberFacts | None, MemberDigest] | None:
+        known = members.get(member.name)
+        if known is None or known.member != member:
+            return None
+        return known.facts, known.digest
+
+    return reuse
+
+
+def _raw_copies(source: ZipArchive, members: Mapping[str, ScannedMember]) -> ReuseMember:
+    """Reuse for the verification audit of the output: a member of the output that is a
+    raw copy of an input member has that member's facts and digest.
+
+    Proof of identity, per member: same name, same method, CRC-32 and both sizes in the
+    output's (strictly read, local-header-checked) directory as in the input's, and the
+    same compressed bytes, compared in full. Same compressed bytes under the same method
+    inflate to the same content, which the input's scan inflated, CRC-checked, hashed
+    and parsed. Comparing costs two reads of the compressed bytes (page cache), no
+    inflate; a member that differs in anything is read as usual.
+    """
+
+    def reuse(
+        archive: ZipArchive, member: ZipMember
+    ) -> tuple[MemberFacts | None, MemberDigest] | None:
+        known = members.get(member.name)
+        if known is None or known.digest.sha256 is None:
+            return None
+        old = known.member
+        if (old.method, old.crc32, old.compress_size, old.file_size) != (
+            member.method,
+            member.crc32,
+            member.compress_size,
+            member.file_size,
+        ):
+            return None
+        for a, b in zip(
+            source.iter_raw(old, _COMPARE_CHUNK),
+            archive.iter_raw(member, _COMPARE_CHUNK),
+            strict=True,
+        ):
+            if a != b:
+                return None
+        return known.facts, known.digest
+
+    return reuse
+
+
+_COMPARE_CHUNK = 1 << 20
+
+
 def _apply(
-    path: str,
+    archive: ZipArchive,
     detail: AuditDetail,
     *,
     plan: GraftPlan,
@@ -545,63 +665,63 @@ def _apply(
         for g in plan.grafts
     )
     (work / "members").mkdir()
-    with ZipArchive(path) as archive:
-        replace: dict[str, NewMember] = {}
-        add: list[NewMember] = [NewMember(dest, src) for dest, src in sorted(dests.items())]
-        patches = {p.path: p for p in plan.patches}
-        to_extract = sorted(
-            {*patches, *(m for m in graph.members if options.strip and graph.nodes[m].facts)}
-        )
-        for index, member in enumerate(to_extract):
-            copy = work / "members" / f"{index}-{member.rpartition('/')[2]}"
-            copy.write_bytes(archive.read(archive.member(member)))
-            os.chmod(copy, 0o755)
-            if options.strip:
-                strip_file(copy, arch)
-            patch = patches.get(member)
-            if patch is not None:
-                assert patchelf is not None
-                ops = PatchOps(
-                    replace_needed={name: names[key] for name, key in patch.replace},
-                    remove_needed=patch.remove,
-                    set_rpath=patch.rpath,
-                    rpath_kind=patch.rpath_kind,
-                )
-                # The audit read members with the "imports" symbol scope; the proof
-                # that patching kept every symbol needs them all (patch.verify_patch).
-                before = _full_facts(graph, member, copy)
-                apply_patch(patchelf, copy, ops)
-                verify_patch(copy, ops, before)
-            if patch is not None and patch.dest != member:
-                add.append(NewMember(patch.dest, copy, executable=True))
-            else:
-                replace[member] = NewMember(member, copy)
-        for launcher in plan.launchers:
-            text = launcher_text(launcher, info.identity.name)
-            replace[launcher.path] = NewMember(launcher.path, text.encode(), executable=True)
-        wheel_text = archive.read(archive.member(info.wheel_path)).decode("utf-8")
-        if options.update_tags:
-            wheel_text = retag_wheel_text(wheel_text, staged.name, tags)
-        environ = os.environ if options.environ is None else options.environ
-        epoch = epoch_from_environment(environ, newest_member_time(archive))
-        # RECORD and WHEEL are rewritten; a signature of the old RECORD would be false.
-        dropped = {info.record_path, info.wheel_path}
-        keep = [
-            m
-            for m in info.members
-            if m not in replace and m not in dropped and not _is_signature(m, info.record_path)
-        ]
-        written = write_wheel(
-            archive,
-            staged,
-            keep=keep,
-            replace=replace,
-            add=tuple(add),
-            wheel_file=(info.wheel_path, wheel_text),
-            record_path=info.record_path,
-            epoch=epoch,
-            compresslevel=options.compresslevel,
-        )
+    replace: dict[str, NewMember] = {}
+    add: list[NewMember] = [NewMember(dest, src) for dest, src in sorted(dests.items())]
+    patches = {p.path: p for p in plan.patches}
+    to_extract = sorted(
+        {*patches, *(m for m in graph.members if options.strip and graph.nodes[m].facts)}
+    )
+    for index, member in enumerate(to_extract):
+        copy = work / "members" / f"{index}-{member.rpartition('/')[2]}"
+        copy.write_bytes(archive.read(archive.member(member)))
+        os.chmod(copy, 0o755)
+        if options.strip:
+            strip_file(copy, arch)
+        patch = patches.get(member)
+        if patch is not None:
+            assert patchelf is not None
+            ops = PatchOps(
+                replace_needed={name: names[key] for name, key in patch.replace},
+                remove_needed=patch.remove,
+                set_rpath=patch.rpath,
+                rpath_kind=patch.rpath_kind,
+            )
+            # The audit read members with the "imports" symbol scope; the proof
+            # that patching kept every symbol needs them all (patch.verify_patch).
+            before = _full_facts(graph, member, copy)
+            apply_patch(patchelf, copy, ops)
+            verify_patch(copy, ops, before)
+        if patch is not None and patch.dest != member:
+            add.append(NewMember(patch.dest, copy, executable=True))
+        else:
+            replace[member] = NewMember(member, copy)
+    for launcher in plan.launchers:
+        text = launcher_text(launcher, info.identity.name)
+        replace[launcher.path] = NewMember(launcher.path, text.encode(), executable=True)
+    wheel_text = archive.read(archive.member(info.wheel_path)).decode("utf-8")
+    if options.update_tags:
+        wheel_text = retag_wheel_text(wheel_text, staged.name, tags)
+    environ = os.environ if options.environ is None else options.environ
+    epoch = epoch_from_environment(environ, newest_member_time(archive))
+    # RECORD and WHEEL are rewritten; a signature of the old RECORD would be false.
+    dropped = {info.record_path, info.wheel_path}
+    keep = [
+        m
+        for m in info.members
+        if m not in replace and m not in dropped and not _is_signature(m, info.record_path)
+    ]
+    written = write_wheel(
+        archive,
+        staged,
+        keep=keep,
+        replace=replace,
+        add=tuple(add),
+        wheel_file=(info.wheel_path, wheel_text),
+        record_path=info.record_path,
+        epoch=epoch,
+        compresslevel=options.compresslevel,
+        known_digests={name: m.digest for name, m in detail.members.items() if m.digest.sha256},
+    )
     return _Applied(
         names=names,
         grafted=grafted,

@@ -10,8 +10,12 @@ gives the best and median times, the ratio of auditwheel's best time to manywhee
 - manywheel at least 20x faster than auditwheel on numpy and scipy, 30x on torch;
 - manywheel's peak memory on torch at most 150 MB.
 
-Both run with this host's loader configuration; auditwheel comes from its own venv. First
-time::
+Both run with this host's loader configuration; auditwheel comes from its own venv. Both
+run from compiled bytecode, as after ``pip install`` (which compiles what it installs):
+before timing, ``python -m compileall`` fills the bytecode cache both read
+(``PYTHONPYCACHEPREFIX``, the same environment for both, see ``child_env`` in
+tools/compare_auditwheel.py) with manywheel's package and auditwheel's site-packages.
+First time::
 
     python tools/compare_auditwheel.py --setup --download --fetch-only
 
@@ -27,6 +31,7 @@ import datetime
 import json
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -52,8 +57,10 @@ from compare_auditwheel import (
     machine_line,
     manywheel_command,
     manywheel_version,
+    precompile,
     preflight_show,
     run_measured,
+    site_packages,
     update_doc,
 )
 
@@ -149,6 +156,27 @@ def bench_one(
         speedup_target=SPEEDUP_TARGETS.get(label),
         memory_target_mb=MEMORY_TARGETS_MB.get(label),
     )
+
+
+def precompile_both(manywheel: Sequence[str], auditwheel_venv: Path) -> None:
+    """Both tools start from compiled bytecode, as after a pip install (see child_env):
+    manywheel's package (when run as ``PYTHON -m manywheel``) and auditwheel's venv."""
+    if list(manywheel[1:]) == ["-m", "manywheel"]:
+        found = subprocess.run(
+            [
+                manywheel[0],
+                "-c",
+                "import manywheel, os; print(os.path.dirname(manywheel.__file__))",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if found.returncode != 0:
+            raise HarnessError(f"'{manywheel[0]}' cannot import manywheel: {found.stderr.strip()}")
+        precompile(manywheel[0], Path(found.stdout.strip()))
+    python = auditwheel_venv / "bin" / "python"
+    precompile(python, site_packages(python))
 
 
 def _seconds(value: float) -> str:
@@ -287,7 +315,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench_show: error: {err}", file=sys.stderr)
         return 2
     smallest = min((path for _, path in wheels), key=lambda p: p.stat().st_size)
-    # Warm-up, untimed: both tools compile their bytecode into the shared cache once.
+    try:
+        precompile_both(manywheel, args.auditwheel_venv)
+    except HarnessError as err:
+        print(f"bench_show: error: {err}", file=sys.stderr)
+        return 2
+    # Warm-up, untimed: page cache, and any module the compile pass did not reach.
     run_measured([*manywheel, "show", "--json", str(smallest)])
     run_measured([str(auditwheel), "show", str(smallest)])
     started = time.time()
@@ -316,7 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"--budget {args.budget:g}` on {versions['date']} ({time.time() - started:.0f} s): "
         f"manywheel {versions['manywheel']} (commit {versions['commit']}), auditwheel "
         f"{versions['auditwheel']}; host: {versions['machine']}. manywheel runs as "
-        f"`{shlex.join(manywheel)}`, auditwheel as `{auditwheel} show`. Times in seconds."
+        f"`{shlex.join(manywheel)}`, auditwheel as `{auditwheel} show`, both from bytecode "
+        "compiled beforehand (as pip does at install time) under the same environment. "
+        "Times in seconds."
     )
     body = table(results)
     print(header)

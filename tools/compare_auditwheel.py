@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomllib  # Python 3.11+, like the wheels the harness compares (PYTHON_VERSION)
+
 REPO = Path(__file__).resolve().parents[1]
 WHEEL_LIST = REPO / "tools" / "real-wheels.txt"
 DEFAULT_CACHE = Path(os.environ.get("MANYWHEEL_WHEEL_CACHE", "/work/cache/wheels"))
@@ -55,7 +57,6 @@ DEFAULT_VENV = Path(os.environ.get("MANYWHEEL_AUDITWHEEL_VENV", "/work/cache/aud
 # manywheel's own clean venv: this checkout on its path (a .pth), its runtime dependencies,
 # nothing else, so that it starts like auditwheel does from its venv.
 MANYWHEEL_VENV = Path(os.environ.get("MANYWHEEL_BENCH_VENV", "/work/cache/manywheel-venv"))
-MANYWHEEL_VENV_PACKAGES = ["packaging", "isal"]  # dependencies + the `fast` extra
 PYCACHE = Path(os.environ.get("MANYWHEEL_BENCH_PYCACHE", "/work/cache/pycache"))
 AUDITWHEEL_PIN = "auditwheel==6.8.2"
 DOC = REPO / "docs" / "auditwheel-comparison.md"
@@ -234,6 +235,42 @@ def manywheel_command(spec: str | None, venv: Path = MANYWHEEL_VENV) -> list[str
     return [str(python) if python.is_file() else sys.executable, "-m", "manywheel"]
 
 
+def manywheel_venv_packages(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
+    """What a ``pip install manywheel[fast]`` brings: pyproject's ``dependencies`` and the
+    ``fast`` extra, read from the file (the one source of truth), never copied here."""
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    return [*project.get("dependencies", []), *project.get("optional-dependencies", {})["fast"]]
+
+
+def precompile(python: Path | str, *paths: Path) -> None:
+    """Compile ``paths`` into the bytecode cache the measured runs read (``child_env``).
+
+    pip compiles every module it installs; this checkout runs from source through a .pth,
+    so without this the first run of each module would compile it. Both tools get it.
+    """
+    done = subprocess.run(
+        [str(python), "-m", "compileall", "-q", *map(str, paths)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        last = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
+        raise HarnessError(f"cannot compile {', '.join(map(str, paths))}: {last}")
+
+
+def site_packages(python: Path | str) -> Path:
+    """The purelib directory of the environment of ``python``."""
+    out = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return Path(out)
+
+
 def setup_manywheel_venv(venv: Path) -> None:
     """A venv that runs this checkout (``src/`` through a .pth file: nothing is built or
     written in the repository) with only manywheel's runtime dependencies."""
@@ -245,23 +282,21 @@ def setup_manywheel_venv(venv: Path) -> None:
         )
         if done.returncode != 0:
             raise HarnessError(f"cannot create the venv {venv}: {done.stderr.strip()}")
+    packages = manywheel_venv_packages()
     done = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", *MANYWHEEL_VENV_PACKAGES],
+        [str(python), "-m", "pip", "install", "--quiet", *packages],
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise HarnessError(f"cannot install {MANYWHEEL_VENV_PACKAGES} into {venv}: {last}")
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    (Path(site) / "manywheel-checkout.pth").write_text(f"{REPO / 'src'}\n", encoding="utf-8")
-    print(f"{venv}: runs manywheel from {REPO / 'src'}", file=sys.stderr)
+        raise HarnessError(f"cannot install {packages} into {venv}: {last}")
+    (site_packages(python) / "manywheel-checkout.pth").write_text(
+        f"{REPO / 'src'}\n", encoding="utf-8"
+    )
+    precompile(python, REPO / "src" / "manywheel")
+    print(f"{venv}: runs manywheel from {REPO / 'src'} ({', '.join(packages)})", file=sys.stderr)
 
 
 def require_subcommand(command: Sequence[str], name: str) -> None:
@@ -345,10 +380,13 @@ class Run:
 
 
 def child_env() -> dict[str, str]:
-    """The environment both tools run in: bytecode cached under ``PYCACHE`` for both.
+    """The environment both tools run in, the same for both: bytecode read from (and
+    written to) ``PYCACHE``.
 
-    This machine sets PYTHONDONTWRITEBYTECODE, which would make every manywheel run
-    recompile its modules (auditwheel's were compiled by pip at install time).
+    This machine sets PYTHONDONTWRITEBYTECODE, which would make every run of manywheel
+    (run from this checkout, never installed by pip) recompile its modules, while
+    auditwheel's were compiled by pip at install time. A real ``pip install manywheel``
+    ships compiled modules too; :func:`precompile` fills the cache for both tools.
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
@@ -884,7 +922,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--setup",
         action="store_true",
         help=f"create the auditwheel venv with {AUDITWHEEL_PIN}, and manywheel's own clean "
-        f"venv ({MANYWHEEL_VENV}: this checkout, packaging, isal), then go on",
+        f"venv ({MANYWHEEL_VENV}: this checkout, its dependencies and the fast extra, "
+        "from pyproject.toml), then go on",
     )
     parser.add_argument(
         "--download", action="store_true", help="fetch the missing wheels with pip, then go on"

@@ -402,6 +402,57 @@ def test_output_does_not_depend_on_workers_order_or_time_zone(
     assert zoned.path.read_bytes() == expected
 
 
+def _pigz_stream(content: bytes, level: int = 6) -> bytes:
+    """The deflate scheme of docs/reproducibility.md, written out independently: CHUNK
+    pieces, each deflated alone with the previous 32 KiB as preset dictionary, sync
+    flushes between them, Z_FINISH at the end."""
+    module = DEFLATER.module
+    pieces = []
+    count = max(1, -(-len(content) // CHUNK))
+    for i in range(count):
+        start = i * CHUNK
+        zdict = content[max(0, start - 32768) : start]
+        args = (level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY)
+        c = module.compressobj(*args, zdict=zdict) if zdict else module.compressobj(*args)
+        flush = zlib.Z_FINISH if i == count - 1 else zlib.Z_SYNC_FLUSH
+        pieces.append(c.compress(content[start : start + CHUNK]) + c.flush(flush))
+    return b"".join(pieces)
+
+
+def test_big_members_are_deflated_in_pieces_in_parallel(source: Path, tmp_path: Path) -> None:
+    """A member of several CHUNKs is deflated piece by piece (pigz's scheme), the pieces
+    on several threads: same bytes whatever the number of workers, one valid deflate
+    stream, and about the size of a single-stream deflate."""
+    # Repeats that span chunk boundaries, so the preset dictionary matters.
+    content = (_payload(3, 40_000) + _payload(4, 200_000)) * 22 + b"tail"
+    assert len(content) > 5 * CHUNK
+    member = "demo.libs/libbig.so"
+    outputs = [
+        _write(source, tmp_path / f"w{n}", add=[NewMember(member, content)], workers=n)
+        for n in (1, 2, 3, 8)
+    ]
+    first = outputs[0].path.read_bytes()
+    assert all(o.path.read_bytes() == first for o in outputs[1:])
+    with zipfile.ZipFile(outputs[0].path) as zf:
+        info = zf.getinfo(member)
+        assert zf.read(member) == content
+    raw = _raw_bytes(outputs[0].path, info)
+    assert raw == _pigz_stream(content)
+    assert zlib.decompress(raw, -15) == content
+    single = DEFLATER.module.compressobj(6, zlib.DEFLATED, -15)
+    whole = single.compress(content) + single.flush()
+    assert len(raw) <= len(whole) * 1.01 + 64
+
+
+def test_a_member_of_one_chunk_is_one_plain_deflate_stream(source: Path, tmp_path: Path) -> None:
+    content = _payload(5, CHUNK - 1)
+    out = _write(source, tmp_path / "o", add=[NewMember("demo/one.bin", content)], workers=2)
+    with zipfile.ZipFile(out.path) as zf:
+        raw = _raw_bytes(out.path, zf.getinfo("demo/one.bin"))
+    single = DEFLATER.module.compressobj(6, zlib.DEFLATED, -15)
+    assert raw == single.compress(content) + single.flush()
+
+
 def test_bytes_and_file_sources_give_the_same_output(source: Path, tmp_path: Path) -> None:
     content = _payload(7, 2 * CHUNK + 12345)  # several CHUNK pieces, the last one short
     file = tmp_path / "libbar.so"

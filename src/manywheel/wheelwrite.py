@@ -8,9 +8,10 @@ default"; docs/reproducibility.md says exactly what is guaranteed):
   method go into the new archive unchanged (no inflating, no recompressing), so an
   unchanged member is byte-for-byte the member of the input wheel.
 * Replaced and added members are deflated (APPNOTE 4.4.5 method 8, raw RFC 1951 stream)
-  at ``compresslevel`` by :data:`DEFLATER`, in parallel threads when there is enough
-  work (the deflaters release the GIL), fed in fixed :data:`CHUNK`-sized pieces: zlib-ng's
-  output depends on how its input is split, so the split is part of the format.
+  at ``compresslevel`` by :data:`DEFLATER` in fixed :data:`CHUNK`-sized pieces, each
+  deflated alone, primed with the :data:`WINDOW` bytes before it and sync-flushed (pigz's
+  scheme, :func:`_deflate_piece`), so the pieces of one big member deflate in parallel
+  threads (the deflaters release the GIL) and the bytes never depend on the threads.
 * ``WHEEL`` is the caller's text; ``RECORD`` is regenerated with ``sha256=`` and size for
   every file (PEP 427 "The .dist-info directory"; its own row is ``path,,``).
 * Entries are sorted by path, the ``.dist-info`` directory last and ``RECORD`` the very
@@ -39,7 +40,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ from manywheel.zipread import DEFLATED, ZipArchive, ZipMember
 __all__ = [
     "CHUNK",
     "DEFLATER",
+    "WINDOW",
     "ZIP_MAX_EPOCH",
     "ZIP_MIN_EPOCH",
     "Deflater",
@@ -127,8 +129,8 @@ DEFLATER: Final[Deflater] = next(iter(available_deflaters().values()))
 """The default deflater: zlib-ng when python-zlib-ng is installed, else the standard zlib."""
 
 CHUNK: Final = 1024 * 1024
-"""New members are fed to the deflater in pieces of exactly this many bytes (the last one
-shorter). zlib-ng's output depends on the split, so changing this changes output bytes."""
+"""New members are deflated in pieces of exactly this many bytes (the last one shorter),
+each alone (:func:`_deflate_piece`); changing this changes output bytes."""
 
 _SPOOL_IN_MEMORY: Final = 4 * 1024 * 1024
 """Compressed output of a new member stays in memory up to this size, then spills into an
@@ -551,58 +553,118 @@ class _TempFile:
 # -- deflating and hashing --------------------------------------------------------------
 
 
-def _read_chunks(new: NewMember, cancel: threading.Event) -> Iterator[bytes | memoryview]:
-    """The content of ``new`` in pieces of exactly :data:`CHUNK` bytes (the last shorter)."""
+#: How much of the previous chunk's content primes the next chunk's compressor: the
+#: deflate window (RFC 1951: back references reach at most 32 KiB).
+WINDOW: Final = 32 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """One chunk of a new member: its content and its deflated bytes."""
+
+    content: bytes | memoryview
+    deflated: bytes
+
+
+def _chunk_count(size: int) -> int:
+    return max(1, -(-size // CHUNK))
+
+
+def _read_span(new: NewMember, start: int, end: int, last: bool) -> bytes | memoryview:
+    """Bytes ``start..end`` of ``new``'s content; a file shorter than that, or (``last``:
+    ``end`` is the size it had when the write was planned) longer, is an InputError."""
     if isinstance(new.source, bytes):
-        view = memoryview(new.source)
-        for pos in range(0, len(view), CHUNK):
-            if cancel.is_set():
-                raise _Cancelled
-            yield view[pos : pos + CHUNK]
-        return
+        return memoryview(new.source)[start:end]
     try:
-        with open(new.source, "rb", buffering=0) as f:
-            while True:
-                if cancel.is_set():
-                    raise _Cancelled
-                buffer = bytearray(CHUNK)
-                filled = 0
-                while filled < CHUNK:
-                    n = f.readinto(memoryview(buffer)[filled:])
-                    if not n:
-                        break
-                    filled += n
-                if filled:
-                    yield memoryview(buffer)[:filled]
-                if filled < CHUNK:
-                    return
+        fd = os.open(new.source, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.pread(fd, end - start, start)
+            while len(data) < end - start:
+                more = os.pread(fd, end - start - len(data), start + len(data))
+                if not more:
+                    break
+                data += more
+            if last and len(data) == end - start and os.pread(fd, 1, end):
+                data = b""  # grew since it was measured: reported below
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise InputError(
             f"{new.source}: cannot read (for {new.path}): {exc.strerror or exc}"
         ) from None
+    if len(data) < end - start:
+        raise InputError(f"{new.source}: changed while it was read (for {new.path})")
+    return data
 
 
-def _deflate(new: NewMember, options: _Options, cancel: threading.Event) -> _Deflated:
-    """Deflate ``new`` into a spool (memory, then an unnamed file in the output directory),
-    computing its CRC-32 (APPNOTE 4.4.7) and RECORD digest in the same pass."""
+def _deflate_piece(
+    new: NewMember,
+    index: int,
+    *,
+    count: int,
+    size: int,
+    options: _Options,
+    cancel: threading.Event,
+) -> _Piece:
+    """Chunk ``index`` of ``count`` of ``new`` (``size`` bytes in all), deflated alone.
+
+    The pigz scheme: a fresh compressor primed with the previous :data:`WINDOW` bytes of
+    content as its preset dictionary (so matches still reach back across the boundary),
+    ended by a sync flush (an empty stored block: byte-aligned, the state the next chunk
+    starts from), the last one by ``Z_FINISH``. The concatenation of the pieces is one
+    raw deflate stream (RFC 1951) that inflates to the content; each piece depends on
+    the content alone, never on which thread made it or when.
+    """
+    if cancel.is_set():
+        raise _Cancelled
+    start = index * CHUNK
+    end = min(start + CHUNK, size)
+    primed = max(0, start - WINDOW)
+    span = _read_span(new, primed, end, index == count - 1)
+    content = span[start - primed :]
     module = options.deflater.module
-    compressor = module.compressobj(
-        options.compresslevel, DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY
+    if start == 0:
+        compressor = module.compressobj(
+            options.compresslevel, DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY
+        )
+    else:
+        compressor = module.compressobj(
+            options.compresslevel,
+            DEFLATED,
+            -15,
+            8,
+            zlib.Z_DEFAULT_STRATEGY,
+            zdict=bytes(span[: start - primed]),
+        )
+    last = index == count - 1
+    deflated = compressor.compress(content) + compressor.flush(
+        zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
     )
+    return _Piece(content, deflated)
+
+
+def _assemble(
+    new: NewMember,
+    pieces: Sequence[Callable[[], object]],
+    options: _Options,
+) -> _Deflated:
+    """Collect ``new``'s deflated pieces in order into a spool (memory, then an unnamed
+    file in the output directory), computing its CRC-32 (APPNOTE 4.4.7) and RECORD
+    digest over the content in order."""
+    module = options.deflater.module
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
         max_size=_SPOOL_IN_MEMORY, dir=os.fspath(options.spool_dir)
     )
     try:
         hasher = RecordHasher()
         crc = 0
-        size = 0
         try:
-            for chunk in _read_chunks(new, cancel):
-                crc = module.crc32(chunk, crc)
-                hasher.update(chunk)
-                size += len(chunk)
-                spool.write(compressor.compress(chunk))
-            spool.write(compressor.flush())
+            for result in pieces:
+                piece = result()
+                assert isinstance(piece, _Piece)
+                crc = module.crc32(piece.content, crc)
+                hasher.update(piece.content)
+                spool.write(piece.deflated)
             compress_size = spool.tell()
             spool.seek(0)
         except OSError as exc:
@@ -611,6 +673,30 @@ def _deflate(new: NewMember, options: _Options, cancel: threading.Event) -> _Def
     except BaseException:
         spool.close()
         raise
+
+
+def _deflate(new: NewMember, options: _Options, cancel: threading.Event) -> _Deflated:
+    """Deflate ``new`` in this thread (the same bytes as the parallel path)."""
+    size = _content_size(new)
+    count = _chunk_count(size)
+    pieces = [
+        functools.partial(
+            _deflate_piece, new, i, count=count, size=size, options=options, cancel=cancel
+        )
+        for i in range(count)
+    ]
+    return _assemble(new, pieces, options)
+
+
+def _content_size(new: NewMember) -> int:
+    if isinstance(new.source, bytes):
+        return len(new.source)
+    try:
+        return new.source.stat().st_size
+    except OSError as exc:
+        raise InputError(
+            f"{new.source}: cannot read (for {new.path}): {exc.strerror or exc}"
+        ) from None
 
 
 def _hash_kept(source: ZipArchive, member: ZipMember, cancel: threading.Event) -> MemberDigest:
@@ -644,6 +730,32 @@ class _Jobs:
         self._pending: list[tuple[int, Callable[[], object]]] = []
         self._futures: list[Future[object]] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._ordered: list[tuple[Callable[[], object], list[Future[object]]]] = []
+        self._fed = 0
+        self._window = 4 * options.workers
+        self.ordered_weight = 0
+
+    def add_ordered(self, job: Callable[[], object]) -> Callable[[], object]:
+        """Register a job whose results are consumed in the order of registration (the
+        deflate pieces): submitted at most :attr:`window` ahead of the one consumed, so
+        finished pieces waiting to be written stay few (bounded memory)."""
+        index = len(self._ordered)
+        slot: list[Future[object]] = []
+        self._ordered.append((job, slot))
+
+        def result() -> object:
+            if self._pool is None:  # inline mode
+                return job()
+            self._feed(index + 1 + self._window)
+            return slot[0].result()
+
+        return result
+
+    def _feed(self, upto: int) -> None:
+        while self._fed < min(upto, len(self._ordered)):
+            job, slot = self._ordered[self._fed]
+            slot.append(self._submit(job))
+            self._fed += 1
 
     def add(self, weight: int, job: Callable[[], object]) -> Callable[[], object]:
         """Register ``job``; returns a function that gives its result (waiting if needed)."""
@@ -664,14 +776,15 @@ class _Jobs:
         return future
 
     def start(self) -> None:
-        total = sum(weight for weight, _ in self._pending)
-        workers = min(self._options.workers, len(self._pending))
+        total = sum(weight for weight, _ in self._pending) + self.ordered_weight
+        workers = min(self._options.workers, len(self._pending) + len(self._ordered))
         if workers < 2 or total < _PARALLEL_MIN_BYTES:
             return
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wheelwrite")
         # Biggest first: the longest job starts at once (longest-processing-time order).
         for _, submit in sorted(self._pending, key=lambda p: -p[0]):
             submit()
+        self._feed(self._window)
 
     def close(self, failed: bool) -> None:
         """Stop the pool; after a failure, cancel what has not started, stop what has."""
@@ -679,12 +792,6 @@ class _Jobs:
             self.cancel.set()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=failed)
-        if failed:
-            for future in self._futures:
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    result = future.result()
-                    if isinstance(result, _Deflated):
-                        result.data.close()
 
 
 # -- assembling the archive -------------------------------------------------------------
@@ -718,8 +825,24 @@ def _write(
     for entry in entries:
         if entry.new is not None:
             new = entry.new
-            weight = len(new.source) if isinstance(new.source, bytes) else _file_size(new)
-            results.append(jobs.add(weight, functools.partial(_deflate, new, options, jobs.cancel)))
+            size = _content_size(new)
+            count = _chunk_count(size)
+            jobs.ordered_weight += size
+            pieces = [
+                jobs.add_ordered(
+                    functools.partial(
+                        _deflate_piece,
+                        new,
+                        i,
+                        count=count,
+                        size=size,
+                        options=options,
+                        cancel=jobs.cancel,
+                    )
+                )
+                for i in range(count)
+            ]
+            results.append(functools.partial(_assemble, new, pieces, options))
         elif entry.is_dir:
             results.append(_nothing)
         else:
@@ -768,14 +891,6 @@ def _nothing() -> None:
 
 def _same(value: MemberDigest) -> MemberDigest:
     return value
-
-
-def _file_size(new: NewMember) -> int:
-    assert isinstance(new.source, Path)
-    try:
-        return new.source.stat().st_size
-    except OSError:
-        return 0  # reported when it is read
 
 
 def _flags(name: str) -> int:

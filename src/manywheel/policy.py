@@ -20,14 +20,17 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from manywheel.errors import UsageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "FAMILIES",
@@ -491,10 +494,15 @@ def _check_family(policies: list[Policy]) -> None:
 
 def _builtin_texts() -> Iterator[tuple[str, str]]:
     # Package data sits next to this module in every install (the wheel is unpacked, never
-    # imported from a zip); importlib.resources would cost ~9 ms of imports per run.
-    package = Path(__file__).parent / "policies"
+    # imported from a zip); importlib.resources (and pathlib) would cost ~10 ms of imports.
+    package = os.path.join(os.path.dirname(__file__), "policies")
     for name in BUILTIN_FILES:
-        yield f"<builtin>/{name}", (package / name).read_text(encoding="utf-8")
+        yield f"<builtin>/{name}", _read_text(os.path.join(package, name))
+
+
+def _read_text(path: str | os.PathLike[str]) -> str:
+    with open(path, encoding="utf-8") as file:
+        return file.read()
 
 
 @functools.cache
@@ -518,7 +526,7 @@ def load_policies(extra_files: Iterable[str | Path] = ()) -> PolicySet:
     for path in extra_files:
         source = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = _read_text(path)
         except (OSError, UnicodeDecodeError) as err:
             reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             raise UsageError(f"{source}: cannot read policy file: {reason}") from None

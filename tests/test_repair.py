@@ -31,8 +31,13 @@ from typing import Any
 import pytest
 
 from fixtures import native_toolchain, run_tool
+from manywheel.audit import AuditOptions, audit_wheel_detail
 from manywheel.elf import read_facts
+from manywheel.errors import InputError
 from manywheel.patch import find_patchelf
+from manywheel.repair import _raw_copies
+from manywheel.wheelwrite import write_wheel
+from manywheel.zipread import ZipArchive, ZipMember
 from test_cli import manywheel
 from wheelbuild import build_wheel
 
@@ -602,3 +607,61 @@ def test_nothing_left_behind_when_verification_fails(
     with pytest.raises(ManywheelError):
         repair_wheel(chain.wheel, options)
     assert list(out.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- reuse
+
+
+def test_verification_reuses_only_members_with_identical_bytes(
+    chain: Chain, tmp_path: Path
+) -> None:
+    """The output audit takes facts and digests from the input scan for raw copies (same
+    entry and the same compressed bytes) and reads everything else; a raw copy whose
+    bytes differ is read, and its corruption found."""
+
+    options = AuditOptions(ldpaths=chain.ldpaths, verify_hashes=True)
+    detail = audit_wheel_detail(chain.wheel, options)
+    out = tmp_path / chain.wheel.name
+    with ZipArchive(chain.wheel) as source:
+        info = detail.info
+        keep = [m for m in info.members if m not in (info.record_path, info.wheel_path)]
+        wheel_text = source.read(source.member(info.wheel_path)).decode()
+        write_wheel(
+            source,
+            out,
+            keep=keep,
+            wheel_file=(info.wheel_path, wheel_text),
+            record_path=info.record_path,
+            epoch=1_700_000_000,
+            known_digests={n: m.digest for n, m in detail.members.items()},
+        )
+        reused: list[str] = []
+        inner = _raw_copies(source, detail.members)
+
+        def counting(archive: ZipArchive, member: ZipMember) -> Any:
+            known = inner(archive, member)
+            if known is not None:
+                reused.append(member.name)
+            return known
+
+        plain = audit_wheel_detail(out, options)
+        again = audit_wheel_detail(out, options, reuse=counting)
+        # (WHEEL too, when its new deflated bytes happen to equal the old ones.)
+        assert set(keep) <= set(reused) <= {*keep, info.wheel_path}
+        assert info.record_path not in reused
+        assert again.report == plain.report
+        assert {n: m.digest for n, m in again.members.items()} == {
+            n: m.digest for n, m in plain.members.items()
+        }
+
+        # Same entry (name, CRC, sizes), other bytes: not reused, read, and caught.
+        ext = f"demo/_chain{EXT_SUFFIX}"
+        with ZipArchive(out) as written:
+            member = written.member(ext)
+        data = bytearray(out.read_bytes())
+        data[member.data_offset + member.compress_size // 2] ^= 0xFF
+        out.write_bytes(bytes(data))
+        reused.clear()
+        with pytest.raises(InputError):
+            audit_wheel_detail(out, options, reuse=counting)
+        assert ext not in reused

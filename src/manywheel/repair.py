@@ -27,6 +27,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -247,6 +248,7 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
         work = Path(tempfile.mkdtemp(prefix=".manywheel-repair-", dir=out_dir))
     except OSError as exc:
         raise EnvironmentProblem(f"{out_dir}: cannot write there: {exc.strerror or exc}") from None
+    cleaner: threading.Thread | None = None
     try:
         staged = work / out_name
         with ZipArchive(path) as source:
@@ -261,6 +263,11 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
                 tags=tags,
                 arch=arch,
             )
+            # The patched and grafted files are written into the wheel: remove them
+            # while the output is audited (deleting 10^8 bytes waits on the file
+            # system, not on a CPU).
+            cleaner = threading.Thread(target=_remove_inputs, args=(work,), daemon=True)
+            cleaner.start()
             out = audit_wheel_detail(
                 staged,
                 dataclasses.replace(audit_options, allow_pure=False, verify_hashes=True),
@@ -269,6 +276,8 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
         _verify(out, policies, plan, applied.names)
         os.replace(staged, final)
     finally:
+        if cleaner is not None:
+            cleaner.join()
         shutil.rmtree(work, ignore_errors=True)
     return RepairResult(
         input=path,
@@ -287,6 +296,12 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
             *plan.notes,
         ),
     )
+
+
+def _remove_inputs(work: Path) -> None:
+    """Remove the grafted and patched files of ``work`` (the staged wheel stays)."""
+    for name in ("libs", "members"):
+        shutil.rmtree(work / name, ignore_errors=True)
 
 
 def _copy_pure(path: str, report: WheelReport, out_dir: str) -> RepairResult:

@@ -19,15 +19,15 @@ the interpreter provides those symbols).
 ``libyaml-0-1a2b3c4d.so.2.0.9``), with ``DT_SONAME`` set to that name so that two
 wheels grafting different builds of one library never share a soname in one process
 (ld.so reuses an already loaded object whose soname matches a ``DT_NEEDED`` entry,
-glibc ``_dl_map_object``). The hash is of the bytes shipped, so it cannot be known
-here: the plan orders the libraries so :mod:`manywheel.repair` can compute it.
+glibc ``_dl_map_object``). The hash covers everything the shipped bytes are computed
+from (the original bytes among them), so it is not known here: the plan orders the
+libraries so :mod:`manywheel.repair` can compute it.
 
 **Order and cycles.** A grafted library's ``DT_NEEDED`` names are its dependencies' new
-names, so dependencies are patched first (:attr:`GraftPlan.groups`, leaves first: the
-strongly connected components in reverse topological order, Tarjan 1972). A library in
-a dependency cycle (a group of more than one) cannot be hashed after patching, because
-its bytes hold the names of the others; such a group is named from a hash of everything
-its shipped bytes are computed from (see docs/repair.md, "Cycles").
+names, so dependencies are named first (:attr:`GraftPlan.groups`, leaves first: the
+strongly connected components in reverse topological order, Tarjan 1972). Each group
+(one library, or a dependency cycle) is named from one hash of everything its shipped
+bytes are computed from (docs/repair.md, "Names").
 
 **Search paths.** Every patched file gets an ``$ORIGIN``-relative entry to the library
 directory (``DT_RUNPATH``; ``DT_RPATH`` only where the file already used ``DT_RPATH``

@@ -6,18 +6,21 @@
 2. **Plan.** :func:`~manywheel.graft.plan_graft` (pure) says which libraries to graft,
    what to rewrite and the new tags; every reason the target tag cannot be reached is
    raised now, with the audit's evidence, still before anything is written.
-3. **Patch.** In a private directory inside the output directory: copy the grafted
-   libraries and the members to change, ``strip`` them (``--strip``), then patch them
-   with patchelf, leaves first, hashing each grafted library after its other patches
-   and before its soname is set (docs/repair.md, "Names"). Every patched file is re-read
-   and compared with the plan (:func:`~manywheel.patch.verify_patch`).
+3. **Patch.** In a private directory inside the output directory: name the grafted
+   libraries from a hash of everything their shipped bytes are computed from, leaves
+   first (docs/repair.md, "Names"), then write each with one patchelf call from the
+   original (``strip``-ped first with ``--strip``), in parallel; extract, strip and patch
+   the members to change. Every patched file is re-read and compared with the plan and
+   with every dynamic symbol of the original (:func:`~manywheel.patch.verify_patch`).
 4. **Write.** :func:`~manywheel.wheelwrite.write_wheel`: unchanged members are copied
-   raw, the rest deflated, RECORD regenerated, timestamps from ``SOURCE_DATE_EPOCH`` or
-   else the input's newest member (the fixed rule that makes output reproducible).
-5. **Verify.** The written wheel is audited again: it must satisfy every tag it claims
-   and every grafted library must resolve from its new place; only then is it renamed
-   into the output directory. On any failure the private directory is removed:
-   nothing is left behind, and the input is never modified.
+   raw with the digests the audit computed, the rest deflated, RECORD regenerated,
+   timestamps from ``SOURCE_DATE_EPOCH`` or else the input's newest member (the fixed
+   rule that makes output reproducible).
+5. **Verify.** The written wheel is audited again (reusing the input scan's facts and
+   digests for members proven to be byte-identical raw copies, :func:`_raw_copies`): it
+   must satisfy every tag it claims and every grafted library must resolve from its new
+   place; only then is it renamed into the output directory. On any failure the private
+   directory is removed: nothing is left behind, and the input is never modified.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Phases: scan (read WHEEL/RECORD, one inflate per member: ELF facts and hashes), 
 (the loader model from every root in the wheel overlay), verdicts (every policy), and
 the whole audit. Wall and CPU time are both printed: on a shared machine the wall time
 of a two-thread scan depends on whether the second core is free, the CPU time does not.
-Each configuration runs in a fresh subprocess (``--repeat`` times, best kept); for the
+Each configuration runs in a fresh subprocess (``--repeat`` times, best kept) of the
+Python and environment bench_show.py measures (manywheel's clean venv, compiled bytecode); for the
 first run it reports the peak resident set (``ru_maxrss``: anonymous and file-backed
 pages together), the peaks of each kind sampled every 2 ms, and the anonymous memory
 left at the end. (The archive's contents are read with ``pread``, not through a map, so
@@ -21,6 +22,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+# The shared helpers live in a sibling script, not a package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+
+from compare_auditwheel import child_env, manywheel_command
 
 DEFAULT = Path("/work/cache/torch/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
 
@@ -61,11 +67,15 @@ print(json.dumps({"phases": phases, "best": report.best_tag,
 
 
 def run(wheel: Path, hashing: bool) -> dict[str, object]:
+    # The interpreter and environment bench_show.py measures: manywheel's clean venv when
+    # `compare_auditwheel.py --setup` made it (else this Python), compiled bytecode.
+    python = manywheel_command(None)[0]
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(wheel), "1" if hashing else "0"],
+        [python, "-c", CHILD, str(wheel), "1" if hashing else "0"],
         capture_output=True,
         text=True,
         check=True,
+        env=child_env(),
     ).stdout
     result: dict[str, object] = json.loads(out)
     return result

@@ -463,51 +463,62 @@ def throwaway(cache: Path, keep: bool) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
-def check_in_clean_root(
+def probe_spec(name: str, mode: str, info: WheelInfo, target: str) -> dict[str, Any]:
+    """What inroot_check.py's probe needs to know about one installed wheel."""
+    return {
+        "name": name,
+        "mode": mode,
+        "modules": info.modules,
+        "main_module": PROJECTS[name].main_module,
+        "members": info.members,
+        "grafted": info.grafted,
+        "exercise": name,
+        "allowed_sonames": allowed_sonames(target) if target != "linux" else [],
+    }
+
+
+def probe_in_root(
     runner: Runner,
     cache: Path,
-    clean_root: Path,
+    root: Path,
     *,
-    suite: str,
-    mode: str,
-    wheels: dict[str, WheelInfo],
+    log_name: str,
+    wheels: Sequence[Path],
+    probes: list[dict[str, Any]],
     keep: bool,
 ) -> dict[str, dict[str, Any]]:
-    """Install ``wheels`` into an overlay of ``clean_root`` and probe each; results by name."""
+    """Install ``wheels`` into an overlay of ``root`` and run ``probes``; results by name."""
     with throwaway(cache, keep) as tmp:
         e2e = tmp / "upper" / "e2e"
         shutil.copyfile(INROOT_CHECK, e2e / INROOT_CHECK.name)
-        probes = []
-        for name, info in wheels.items():
-            shutil.copyfile(info.path, e2e / info.path.name)
-            probes.append(
-                {
-                    "name": name,
-                    "mode": mode,
-                    "modules": info.modules,
-                    "main_module": PROJECTS[name].main_module,
-                    "members": info.members,
-                    "grafted": info.grafted,
-                    "exercise": name,
-                    "allowed_sonames": allowed_sonames(info.target)
-                    if info.target != "linux"
-                    else [],
-                }
-            )
-        spec = {"wheels": [f"/e2e/{w.path.name}" for w in wheels.values()], "probes": probes}
+        for wheel in wheels:
+            shutil.copyfile(wheel, e2e / wheel.name)
+        spec = {"wheels": [f"/e2e/{w.name}" for w in wheels], "probes": probes}
         (e2e / "spec.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
         argv = ["python3", f"/e2e/{INROOT_CHECK.name}", "session", "/e2e/spec.json"]
-        output = runner.run(
-            f"check-{suite}-{mode}",
-            in_root(clean_root, argv, network=False, overlay=tmp),
-            timeout=900,
-        )
+        output = runner.run(log_name, in_root(root, argv, network=False, overlay=tmp), timeout=900)
     results = {}
     for line in output.splitlines():
         if line.startswith(RESULT_PREFIX):
             result = json.loads(line[len(RESULT_PREFIX) :])
             results[result["name"]] = result
     return results
+
+
+def control_verdict(name: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The maps check's own control passes when it caught every library to graft."""
+    lines = [str(line) for line in result["lines"]]
+    caught = [line for line in lines if "not allowed" in line]
+    missed = [
+        prefix
+        for prefix in PROJECTS[name].must_graft
+        if not any(os.path.basename(line).startswith(prefix) for line in caught)
+    ]
+    ok = not result["ok"] and not missed
+    verdict = [f"caught: {line.split('not allowed: ')[1]}" for line in caught]
+    if missed:
+        verdict.append(f"FAIL not caught: {', '.join(missed)}")
+    return {"name": name, "ok": ok, "lines": verdict}
 
 
 # --- the tier ----------------------------------------------------------------------------
@@ -596,35 +607,68 @@ def run_suite(args: argparse.Namespace, runner: Runner, tally: Tally, suite: Sui
 
         timed(tally, f"{suite.name}: repair {name} --sysroot {suite.name}-build", do_repair)
 
-    for mode, wheels in (("repaired", repaired), ("unrepaired", raw)):
-        if not wheels:
+    # (what, root, wheels, probes, how a result is judged)
+    sessions = [
+        (
+            "repaired, clean root",
+            made["clean"],
+            [info.path for info in repaired.values()],
+            [probe_spec(n, "repaired", info, info.target) for n, info in repaired.items()],
+            "installed in the clean root",
+        ),
+        (
+            "unrepaired, clean root",
+            made["clean"],
+            [info.path for info in raw.values()],
+            [probe_spec(n, "unrepaired", info, "linux") for n, info in raw.items()],
+            "negative control: unrepaired fails to import in the clean root",
+        ),
+        (
+            "unrepaired, build root",
+            made["build"],
+            [info.path for n, info in raw.items() if n in repaired],
+            [
+                {**probe_spec(n, "repaired", info, repaired[n].target), "grafted": []}
+                for n, info in raw.items()
+                if n in repaired
+            ],
+            "control of the maps check: unrepaired in the build root is caught",
+        ),
+    ]
+    for what, root, wheels, probes, label in sessions:
+        if not probes:
             continue
-        label = "installed" if mode == "repaired" else "negative control, unrepaired"
         results: dict[str, dict[str, Any]] = {}
 
         def session(
-            mode: str = mode,
-            wheels: dict[str, WheelInfo] = wheels,
+            root: Path = root,
+            what: str = what,
+            wheels: list[Path] = wheels,
+            probes: list[dict[str, Any]] = probes,
             results: dict[str, dict[str, Any]] = results,
         ) -> str:
+            log_name = f"probe-{suite.name}-{what.replace(', ', '-').replace(' ', '-')}"
             results.update(
-                check_in_clean_root(
+                probe_in_root(
                     runner,
                     cache,
-                    made["clean"],
-                    suite=suite.name,
-                    mode=mode,
+                    root,
+                    log_name=log_name,
                     wheels=wheels,
+                    probes=probes,
                     keep=args.keep,
                 )
             )
             return f"({len(wheels)} wheel(s), pip install --no-index, no network)"
 
-        if not timed(tally, f"{suite.name}: clean root session, {mode}", session):
+        if not timed(tally, f"{suite.name}: session, {what}", session):
             continue
-        for name in wheels:
+        for probe in probes:
+            name = probe["name"]
             result = results.get(name, {"ok": False, "lines": ["no result from the probe"]})
-            tally.record(f"{suite.name}: {name} {label} in the clean root", bool(result["ok"]), 0.0)
+            if root == made["build"]:
+                result = control_verdict(name, result)
+            tally.record(f"{suite.name}: {name} {label}", bool(result["ok"]), 0.0)
             detail([str(line) for line in result["lines"]])
 
 

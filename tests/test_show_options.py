@@ -167,3 +167,24 @@ def test_dependencies_of_a_library_the_loader_misses_are_still_followed(
     assert external["libbeta.so.1"]["tried"]
     assert report["best_tag"] == "linux_x86_64"
     assert report["repair_tag"] in (None, "linux_x86_64")
+
+
+def test_musl_verdicts_say_what_they_rest_on(tmp_path: Path) -> None:
+    """musl has no symbol versions: the report says its verdicts rest on library names."""
+    from fixtures import musl_toolchain
+
+    toolchain = musl_toolchain()
+    if toolchain.missing is not None:
+        pytest.skip(toolchain.missing)
+    ext = compile_shared(toolchain, ["verdict_plain.c"], tmp_path / "build" / "plain.so")
+    member = "demo/_plain.cpython-311-x86_64-linux-musl.so"
+    wheel = build_wheel(tmp_path, {member: ext}, platform_tags=["musllinux_1_2_x86_64"])
+    report = show(wheel)
+    assert report["libc"] == "musl"
+    assert any(note.startswith("musl does not version its symbols") for note in report["notes"])
+    text = manywheel("show", wheel).stdout
+    assert "musl does not version its symbols" in text
+    # A wheel tagged for glibc gets no such note.
+    glibc = show(build_wheel(tmp_path / "g", {EXT: ext}))
+    assert glibc["libc"] == "glibc"
+    assert not any("does not version its symbols" in note for note in glibc["notes"])

@@ -142,6 +142,13 @@ def _decide(seen: _Seen, arches: Counter[str], notes: list[str]) -> Platform:
     else:
         libc, source = "glibc", "default"
         notes.append("nothing tells the libc (no tag, PT_INTERP or libc DT_NEEDED): glibc assumed")
+    if libc == "musl":
+        # PEP 656 ties musllinux_1_Y to the musl release, but musl defines no symbol
+        # versions, so which release added an imported symbol is not in the file.
+        notes.append(
+            "musl does not version its symbols: musllinux verdicts rest on the libraries "
+            "each file needs, not on the musl release that added each imported symbol"
+        )
     if seen.tag_arch is not None:
         arch, arch_source = seen.tag_arch, "tags"
     elif arches:

@@ -184,7 +184,8 @@ def test_musl_verdicts_say_what_they_rest_on(tmp_path: Path) -> None:
     assert any(note.startswith("musl does not version its symbols") for note in report["notes"])
     text = manywheel("show", wheel).stdout
     assert "musl does not version its symbols" in text
-    # A wheel tagged for glibc gets no such note.
-    glibc = show(build_wheel(tmp_path / "g", {EXT: ext}))
+    # A glibc wheel gets no such note.
+    plain = compile_shared(native_toolchain(), ["verdict_plain.c"], tmp_path / "g" / "plain.so")
+    glibc = show(build_wheel(tmp_path / "g", {EXT: plain}))
     assert glibc["libc"] == "glibc"
     assert not any("does not version its symbols" in note for note in glibc["notes"])

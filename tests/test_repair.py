@@ -665,3 +665,74 @@ def test_verification_reuses_only_members_with_identical_bytes(
         with pytest.raises(InputError):
             audit_wheel_detail(out, options, reuse=counting)
         assert ext not in reused
+
+
+# --------------------------------------------------------------------------- RECORD trust
+
+
+def record_rows(wheel: Path) -> dict[str, str]:
+    with zipfile.ZipFile(wheel) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".dist-info/RECORD"))
+        rows = zf.read(name).decode().splitlines()
+    return {row.rsplit(",", 2)[0]: row for row in rows}
+
+
+def true_row(wheel: Path, path: str) -> str:
+    with zipfile.ZipFile(wheel) as zf:
+        data = zf.read(path)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{path},sha256={digest},{len(data)}"
+
+
+def test_record_of_raw_copies_is_carried_over_or_verified(tmp_path: Path) -> None:
+    """Default: a raw-copied member's RECORD hash is taken from the input RECORD (trusted,
+    not re-hashed) when its row names sha256 and the central directory's size; a row that
+    is known wrong cheaply (wrong size, missing, weak algorithm) is recomputed. With
+    --verify-record every member is hashed and a wrong hash is an error, nothing written."""
+    src = tmp_path / "plain.c"
+    src.write_text(SOURCES["plain.c"])
+    cc("-shared", src, "-o", tmp_path / "plain.so")
+    members: dict[str, bytes | Path] = {
+        "demo/__init__.py": b"",
+        "demo/hashed.txt": b"wrong hash " * 100,
+        "demo/sized.txt": b"wrong size " * 100,
+        "demo/missing.txt": b"no row " * 100,
+        f"demo/_plain{EXT_SUFFIX}": tmp_path / "plain.so",
+    }
+    wheel = build_wheel(
+        tmp_path / "in",
+        members,
+        bad_hash=["demo/hashed.txt"],
+        bad_size=["demo/sized.txt"],
+        omit_from_record=["demo/missing.txt"],
+    )
+    before = record_rows(wheel)
+
+    doc = repair_json(wheel, "-w", tmp_path / "out")
+    out = Path(doc["repairs"][0]["output"])
+    after = record_rows(out)
+    # Trusted: the input's (wrong) hash is carried over, as `check` then reports.
+    assert after["demo/hashed.txt"] == before["demo/hashed.txt"] != true_row(out, "demo/hashed.txt")
+    for path in (
+        "demo/sized.txt",
+        "demo/missing.txt",
+        "demo/__init__.py",
+        f"demo/_plain{EXT_SUFFIX}",
+    ):
+        assert after[path] == true_row(out, path), path
+    result = manywheel("check", out)
+    assert result.returncode == 1 and "demo/hashed.txt" in result.stdout + result.stderr
+
+    strict = tmp_path / "strict"
+    result = repair(wheel, "-w", strict, "--verify-record")
+    assert_error(result, 1, "RECORD", "demo/hashed.txt", "--verify-record")
+    assert not strict.exists() or list(strict.iterdir()) == []
+
+    # A correct input: both modes write the same bytes, every row true.
+    good = build_wheel(tmp_path / "good", members)
+    one = Path(repair_json(good, "-w", tmp_path / "o1")["repairs"][0]["output"])
+    two = Path(repair_json(good, "-w", tmp_path / "o2", "--verify-record")["repairs"][0]["output"])
+    assert one.read_bytes() == two.read_bytes()
+    assert all(
+        row == true_row(one, p) for p, row in record_rows(one).items() if not p.endswith("RECORD")
+    )

@@ -188,6 +188,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
         allow_pure=args.allow_pure_python_wheel,
         disable_isa_ext_check=args.disable_isa_ext_check,
         environ=os.environ,
+        verify_record=args.verify_record,
     )
     results = []
     for path in args.wheels:
@@ -358,6 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-update-tags",
         action="store_true",
         help="keep the input's filename and WHEEL tags (graft anyway)",
+    )
+    p.add_argument(
+        "--verify-record",
+        action="store_true",
+        help="hash every member of the input against RECORD and refuse a mismatch; without "
+        "it, a member copied unchanged keeps its RECORD hash from the input when the row "
+        "names sha256 and the right size (not re-hashed; check does)",
     )
     p.set_defaults(handler=_cmd_repair)
 

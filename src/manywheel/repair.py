@@ -28,9 +28,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -70,7 +72,7 @@ from manywheel.patch import Patchelf, PatchOps, apply_patch, find_patchelf, stri
 from manywheel.policy import Policy, PolicySet, load_policies
 from manywheel.render import evidence_lines
 from manywheel.report import Evidence, PolicyVerdict, WheelReport
-from manywheel.wheel import SIGNATURE_SUFFIXES, MemberDigest
+from manywheel.wheel import SIGNATURE_SUFFIXES, MemberDigest, WheelInfo
 from manywheel.wheelwrite import NewMember, epoch_from_environment, newest_member_time, write_wheel
 from manywheel.zipread import ZipArchive, ZipMember
 
@@ -125,6 +127,10 @@ class RepairOptions:
     allow_pure: bool = False
     disable_isa_ext_check: bool = False
     environ: Mapping[str, str] | None = None
+    #: Hash every member of the input against its RECORD and refuse a mismatch; without
+    #: it, the RECORD digest of a raw-copied member is carried over from the input's
+    #: RECORD when its row can be trusted (:func:`_record_digests`).
+    verify_record: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,12 +216,16 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
         policy_files=options.policy_files,
         allow_pure=True,
         environ=os.environ if options.environ is None else options.environ,
-        # Every member is hashed in the pass that reads the facts: the writer takes these
-        # digests for the RECORD rows of members it copies raw (no second inflate).
-        verify_hashes=True,
+        # --verify-record: every member is hashed in the pass that reads the facts (the
+        # writer takes these digests for the raw copies). Otherwise only the ELF members
+        # are inflated, as far as their facts need; RECORD rows of raw copies are
+        # carried over from the input (_record_digests).
+        verify_hashes=options.verify_record,
     )
     detail = audit_wheel_detail(path, audit_options)
     report = detail.report
+    if options.verify_record:
+        _refuse_record(report)
     if report.wheel.pure:
         if not options.allow_pure:
             raise InputError(
@@ -271,10 +281,16 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
             # system, not on a CPU).
             cleaner = threading.Thread(target=_remove_inputs, args=(work,), daemon=True)
             cleaner.start()
+            # Raw copies reuse the input's facts and the digest written for them.
+            written = {
+                name: dataclasses.replace(scanned, digest=applied.kept_digests[name])
+                for name, scanned in detail.members.items()
+                if name in applied.kept_digests
+            }
             out = audit_wheel_detail(
                 staged,
                 dataclasses.replace(audit_options, allow_pure=False, verify_hashes=True),
-                reuse=_raw_copies(source, detail.members),
+                reuse=_raw_copies(source, written),
             )
         _verify(out, policies, plan, applied.names)
         os.replace(staged, final)
@@ -353,6 +369,45 @@ def _prepare_out_dir(out_dir: str, source: str, out_name: str) -> str:
     return out_dir
 
 
+def _refuse_record(report: WheelReport) -> None:
+    """--verify-record: RECORD must match the input's members (every one hashed)."""
+    wrong = [e for e in report.consistency if e.kind == "record"]
+    if wrong:
+        raise RepairError(
+            f"{report.wheel.filename}: RECORD does not match the wheel's members "
+            "(--verify-record; nothing was written):\n" + "\n".join(evidence_lines(wrong, 1))
+        )
+
+
+#: A sha256 digest as RECORD writes it: 32 bytes, urlsafe base64 without padding.
+_SHA256_B64 = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
+
+
+def _record_digests(
+    info: WheelInfo, members: Mapping[str, ScannedMember]
+) -> dict[str, MemberDigest]:
+    """The input RECORD's digests that a raw copy may carry over unverified: rows that
+    name their member once, with ``sha256`` and a well-formed digest, and the size the
+    central directory gives. Any other row is known to be wrong or unusable without
+    hashing (wrong size, missing, listed twice, weak or other algorithm): the writer
+    hashes that member. What is trusted is only the digest of bytes repair does not
+    change; their CRC-32 still guards them, and ``manywheel check`` hashes them."""
+    counts = Counter(e.path for e in info.record)
+    out: dict[str, MemberDigest] = {}
+    for entry in info.record:
+        scanned = members.get(entry.path)
+        if (
+            scanned is not None
+            and counts[entry.path] == 1
+            and entry.hash_algorithm == "sha256"
+            and entry.hash_digest is not None
+            and _SHA256_B64.fullmatch(entry.hash_digest)
+            and entry.size == scanned.member.file_size
+        ):
+            out[entry.path] = MemberDigest(entry.hash_digest, entry.size)
+    return out
+
+
 def _refuse_problems(report: WheelReport) -> None:
     """Problems no repair fixes (every one but libpython, which repair removes)."""
     blocking = [e for e in report.problems if e.kind != "libpython"]
@@ -429,6 +484,7 @@ class _Applied:
     patched: tuple[str, ...]
     size: int
     sha256: str
+    kept_digests: Mapping[str, MemberDigest]
 
 
 def _sha256(path: Path) -> str:
@@ -738,7 +794,11 @@ def _apply(
         record_path=info.record_path,
         epoch=epoch,
         compresslevel=options.compresslevel,
-        known_digests={name: m.digest for name, m in detail.members.items() if m.digest.sha256},
+        known_digests=(
+            {name: m.digest for name, m in detail.members.items() if m.digest.sha256}
+            if options.verify_record
+            else _record_digests(info, detail.members)
+        ),
     )
     return _Applied(
         names=names,
@@ -746,6 +806,7 @@ def _apply(
         patched=tuple(sorted({*patches, *(m for m in to_extract)})),
         size=written.size,
         sha256=written.sha256,
+        kept_digests=written.kept_digests,
     )
 
 

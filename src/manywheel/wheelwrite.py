@@ -42,7 +42,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Final
@@ -220,11 +220,14 @@ class NewMember:
 @dataclass(frozen=True)
 class WrittenWheel:
     """The wheel :func:`write_wheel` wrote: its final path, size in bytes, and the sha256 of
-    the whole file (hex, as ``pip hash`` and ``sha256sum`` print it)."""
+    the whole file (hex, as ``pip hash`` and ``sha256sum`` print it). ``kept_digests``:
+    the RECORD digest written for each member copied raw (from ``known_digests`` or
+    hashed here)."""
 
     path: Path
     size: int
     sha256: str
+    kept_digests: Mapping[str, MemberDigest] = field(default_factory=dict)
 
 
 # -- zip structures (APPNOTE 4.3) -------------------------------------------------------
@@ -351,7 +354,7 @@ def write_wheel(
     except BaseException:
         writer.discard()
         raise
-    return WrittenWheel(out_path, written[0], written[1])
+    return WrittenWheel(out_path, written[0], written[1], written[2])
 
 
 def _worker_count(workers: int | None) -> int:
@@ -819,7 +822,7 @@ def _write(
     record_path: str,
     date_time: tuple[int, int],
     options: _Options,
-) -> tuple[int, str]:
+) -> tuple[int, str, dict[str, MemberDigest]]:
     jobs = _Jobs(options)
     results: list[Callable[[], object]] = []
     for entry in entries:
@@ -859,6 +862,7 @@ def _write(
         jobs.start()
         central: list[_Central] = []
         record: list[RecordEntry] = []
+        kept: dict[str, MemberDigest] = {}
         for entry, result in zip(entries, results, strict=True):
             outcome = result()
             if isinstance(outcome, _Deflated):
@@ -871,6 +875,7 @@ def _write(
                     continue
                 assert isinstance(outcome, MemberDigest)
                 digest = outcome
+                kept[entry.name] = digest
             assert digest.sha256 is not None
             record.append(RecordEntry(entry.name, "sha256", digest.sha256, digest.size))
         record.append(RecordEntry(record_path, None, None, None))
@@ -882,7 +887,7 @@ def _write(
         failed = False
     finally:
         jobs.close(failed)
-    return out.finish()
+    return (*out.finish(), kept)
 
 
 def _nothing() -> None:

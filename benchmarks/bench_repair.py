@@ -23,12 +23,9 @@ Two cases:
     ``--big-library PATH`` picks another library. The target tag is the one manywheel's
     ``show`` gives as ``repair_tag`` (manylinux_2_36 with Debian 12's libraries).
 
-    Known issue (manywheel, at the time of writing): the extension is linked with a version
-    script that exports only ``PyInit__ext``. With the linker's default exports
-    (``_end``, ``_edata``, ``__bss_start``) or any exported symbol other than ``PyInit_*``,
-    ``manywheel repair`` fails its patch verification ("dynamic symbols changed (6 -> 10)")
-    because the audit keeps only the ``"imports"`` symbol scope of wheel members while the
-    patched file is re-read with all symbols.
+    The extension is built with gcc's defaults (it exports the linker's ``_end``,
+    ``_edata`` and ``__bss_start`` and ``bigdep_touch`` besides ``PyInit__ext``), as a
+    plain ``setup.py`` build would be.
 
 Each tool runs as its own subprocess, alternately, ``--repeat`` times per case (fewer
 once a tool has spent ``--budget`` seconds on a case, at least once), into a fresh empty
@@ -292,10 +289,6 @@ def build_big_wheel(library: Path, directory: Path) -> Path:
         "void *PyInit__ext(void) { return 0; }\n",
         encoding="ascii",
     )
-    # Only PyInit exported, as a -fvisibility=hidden build gives (and so that the linker's
-    # _end/_edata/__bss_start stay local): see the module docstring, "Known issue".
-    script = directory / "ext.map"
-    script.write_text("{ global: PyInit__ext; local: *; };\n", encoding="ascii")
     ext = directory / "_ext.so"
     command = [
         gcc,
@@ -305,7 +298,6 @@ def build_big_wheel(library: Path, directory: Path) -> Path:
         "-o",
         str(ext),
         str(source),
-        f"-Wl,--version-script={script}",
         "-Wl,--no-as-needed",
         f"-L{library.parent}",
         f"-l:{library.name}",

@@ -522,6 +522,50 @@ def test_non_separate_code_layout(tmp_path: Path) -> None:
     assert len(one.facts.symbols) >= 400
 
 
+def test_tables_patchelf_moved_past_dynamic_are_kept_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """patchelf appends grown .dynstr/.dynsym in new PT_LOADs after PT_DYNAMIC: the first
+    pass looks ahead once PT_DYNAMIC is kept and keeps them (one pass, not two), with and
+    without hashing; the facts are those read from the file on disk."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    from manywheel import memberfacts
+    from manywheel.patch import find_patchelf
+    from manywheel.wheel import RecordHasher
+
+    src = tmp_path / "big.c"
+    body = "\n".join(f"int function_{i}(int x) {{ return x * {i} + {i}; }}" for i in range(400))
+    # Over scan_archive's small-member size, so that it streams the member.
+    pad = "__attribute__((used)) static const char pad[400000] = {1};\n"
+    src.write_text(body + "\n" + pad)
+    lib = tmp_path / "libbig.so"
+    # A soname already there: .dynamic does not grow, so patchelf leaves it in place
+    # and appends the grown .dynstr after it (the layout of a grafted libLLVM).
+    command = ["gcc", "-shared", "-fPIC", "-O0", "-Wl,-soname,libbig.so.1", "-o", lib, src]
+    subprocess.run(command, check=True)
+    patchelf = find_patchelf({})
+    subprocess.run([patchelf.path, "--set-soname", "libbig-" + "x" * 5000 + ".so", lib], check=True)
+    dynamic_end = max(
+        ph.offset + ph.filesz for ph in ElfFile.open(lib).program_headers if ph.type == 2
+    )
+    assert any(
+        ph.type == 1 and ph.offset >= dynamic_end for ph in ElfFile.open(lib).program_headers
+    )
+    zpath = make_zip(tmp_path / "a.whl", [("libbig.so", lib.read_bytes(), DEFLATED)])
+    one = one_facts(zpath, chunk_size=4096)
+    same_facts(one.facts, lib)
+    assert one.passes == 1
+    with ZipArchive(zpath) as archive:
+        scan = scan_archive(archive, RecordHasher, chunk_size=4096, symbols="imports")
+        (hashed,) = scan.facts
+        assert hashed.passes == 1 and hashed.error is None
+        monkeypatch.setattr(memberfacts, "_tables_may_follow", lambda phdrs, size: None)
+        assert one_facts(zpath, chunk_size=4096).passes == 2  # without looking ahead
+        again = scan_archive(archive, RecordHasher, chunk_size=4096, symbols="imports")
+        assert again.facts[0].facts == hashed.facts and again.facts[0].passes == 2
+
+
 @needs_system_libs
 @pytest.mark.parametrize("head_window", [64, 4096, 100_000])
 def test_two_pass_when_tables_lie_beyond_the_head_window(tmp_path: Path, head_window: int) -> None:

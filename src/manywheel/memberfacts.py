@@ -231,6 +231,19 @@ def _segment_ranges(phdrs: Sequence[ProgramHeader], size: int) -> list[tuple[int
     ]
 
 
+def _tables_may_follow(phdrs: Sequence[ProgramHeader], size: int) -> int | None:
+    """Where to look for dynamic tables ahead (the end of PT_DYNAMIC) when a PT_LOAD
+    starts after it, as patchelf's appended segments do; None otherwise (the linker puts
+    them before PT_DYNAMIC: nothing to find ahead, no probe)."""
+    dynamic = [ph for ph in phdrs if ph.type == _PT_DYNAMIC]
+    if not dynamic:
+        return None
+    end = min(size, max(ph.offset + ph.filesz for ph in dynamic))
+    if any(ph.type == _PT_LOAD and ph.offset >= end and ph.filesz for ph in phdrs):
+        return end
+    return None
+
+
 def _head_end(phdrs: Sequence[ProgramHeader], head: int) -> int:
     """Shrink the head window to the first PT_LOAD when it holds no code.
 
@@ -262,9 +275,13 @@ class _Stream:
         chunk_size: int,
         max_kept: int,
         hasher: ContentHasher | None = None,
+        *,
+        symbols: SymbolScope | None = None,
     ) -> None:
         self.archive = archive
         self.member = member
+        # With a scope: look ahead in the first pass (see :meth:`_ahead`).
+        self.symbols = symbols
         self.chunk_size = chunk_size
         self.max_kept = max_kept
         self.inflated = 0
@@ -293,6 +310,7 @@ class _Stream:
         size = self.member.file_size
         self._check_limit(pieces, wanted)
         pos = 0
+        look_at: int | None = None  # probe for the tables ahead once pos gets here
         chunks = self.archive.iter_content(self.member, self.chunk_size)
         for chunk in chunks:
             if hasher is not None:
@@ -302,6 +320,22 @@ class _Stream:
                 if start < end and stop > pos:
                     lo, hi = max(start, pos), min(stop, end)
                     pieces.add(lo, memoryview(chunk)[lo - pos : hi - pos])
+            if look_at is not None and end >= look_at:
+                # Missing ranges from this chunk's start on can still be kept.
+                ahead = self._ahead(pieces, pos)
+                look_at = None
+                if ahead:
+                    more = _merge([*wanted, *ahead])
+                    try:
+                        self._check_limit(pieces, [(max(a, end), b) for a, b in more])
+                    except _KeepLimit:
+                        pass  # a later pass reports it, as without looking ahead
+                    else:
+                        wanted, look_at = more, max(b for _, b in ahead)
+                        for start, stop in ahead:
+                            if start < end and stop > pos:
+                                lo, hi = max(start, pos), min(stop, end)
+                                pieces.add(lo, memoryview(chunk)[lo - pos : hi - pos])
             pos = end
             self.inflated += len(chunk)
             if discover:
@@ -317,11 +351,34 @@ class _Stream:
                     head = (0, _head_end(phdrs, wanted[0][1]))
                     wanted = _merge([head, *wanted[1:], *_segment_ranges(phdrs, size)])
                     self._check_limit(pieces, [(max(start, pos), stop) for start, stop in wanted])
+                    look_at = _tables_may_follow(phdrs, size) if self.symbols else None
             if hasher is None and pos >= wanted[-1][1] and pos < size:
                 break  # an unfinished generator checks nothing: no CRC for a partial read
         chunks.close()
         self.hashed = hasher is not None and pos == size
         return wanted
+
+    def _ahead(self, pieces: _Pieces, pos: int) -> list[tuple[int, int]]:
+        """The ranges the facts still miss that lie ahead of ``pos`` (not yet inflated).
+
+        patchelf moves grown tables (``.dynstr``, ``.dynsym``) into new segments at the
+        end of the file, after PT_DYNAMIC: the ranges they need are known only once the
+        dynamic section is kept, too late for the segment ranges but not for this pass.
+        Keeping them now saves a second pass over the whole member (libLLVM: 119 MB).
+        The facts are parsed from the kept bytes as before; only fewer passes differ.
+        """
+        assert self.symbols is not None
+        size = self.member.file_size
+        try:
+            elf = ElfFile(SparseSource(size, pieces.items), self.member.name)
+            missing = _probe(elf, self.symbols)
+        except ElfError:
+            return []  # the parse after this pass reports why
+        return _merge(
+            (m.offset, min(size, m.offset + m.length + MISSING_SLACK))
+            for m in missing
+            if m.offset >= pos
+        )
 
     def _check_limit(self, pieces: _Pieces, wanted: Sequence[tuple[int, int]]) -> None:
         need = pieces.total + sum(max(0, stop - start) for start, stop in wanted)
@@ -376,7 +433,7 @@ def _deflated_facts(
     Returns the facts and whether the hasher saw the whole content (when that pass
     stopped early, on an error, the caller hashes the member with a fresh hasher).
     """
-    stream = _Stream(archive, member, chunk_size, max_kept, hasher)
+    stream = _Stream(archive, member, chunk_size, max_kept, hasher, symbols=symbols)
     return _stream_facts(stream, head_window, max_kept, symbols), stream.hashed
 
 

@@ -116,7 +116,11 @@ PROJECTS = {
 
 
 class StepError(Exception):
-    """A step failed; the message is one line."""
+    """A step failed; the message is one line, ``tail`` the end of the command's output."""
+
+    def __init__(self, message: str, tail: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.tail = list(tail)
 
 
 # --- reporting ---------------------------------------------------------------------------
@@ -181,8 +185,7 @@ class Runner:
             f.write(proc.stdout)
         if proc.returncode != 0:
             tail = proc.stdout.strip().splitlines()[-12:]
-            detail(tail)
-            raise StepError(f"{shlex.join(argv[:3])}... exited {proc.returncode} (log: {log})")
+            raise StepError(f"{argv[0]} exited {proc.returncode} (log: {log})", tail)
         return proc.stdout
 
 
@@ -537,7 +540,7 @@ def timed(tally: Tally, name: str, fn: Callable[[], str | None]) -> bool:
         note = fn()
     except StepError as exc:
         tally.record(name, False, time.monotonic() - start)
-        detail([f"error: {exc}"])
+        detail([f"error: {exc}", *(f"  {line}" for line in exc.tail)])
         return False
     tally.record(name, True, time.monotonic() - start, note or "")
     return True

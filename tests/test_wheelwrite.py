@@ -14,6 +14,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ from manywheel.wheelwrite import (
     ZIP_MAX_EPOCH,
     ZIP_MIN_EPOCH,
     NewMember,
+    Predeflater,
     WrittenWheel,
     available_deflaters,
     epoch_from_environment,
@@ -400,6 +402,52 @@ def test_output_does_not_depend_on_workers_order_or_time_zone(
     expected = reference.path.read_bytes()
     assert shuffled.path.read_bytes() == expected
     assert zoned.path.read_bytes() == expected
+
+
+def test_predeflated_members_give_the_same_bytes(source: Path, tmp_path: Path) -> None:
+    """Members deflated ahead by a Predeflater (from several threads at once, any number
+    of workers; repair's pipeline) are written as they are: the same wheel as when
+    write_wheel deflates them itself. Options that differ are refused."""
+    files = []
+    for i in range(3):
+        path = tmp_path / f"lib{i}.so"
+        path.write_bytes(_payload(10 + i, 5 * CHUNK // 2 + i))
+        files.append(NewMember(f"demo.libs/lib{i}.so", path, True))
+    add = [*files, NewMember("demo/small.txt", b"small\n")]
+    reference = _write(source, tmp_path / "a", add=add, workers=1)
+    for workers in (1, 3):
+        spool = tmp_path / f"spool{workers}"
+        spool.mkdir()
+        with Predeflater(spool, workers=workers) as deflater, ThreadPoolExecutor(2) as pool:
+            ready = {done.member.path: done for done in pool.map(deflater.deflate, files)}
+        out = tmp_path / f"b{workers}"
+        out.mkdir()
+        with ZipArchive(source) as archive:
+            keep = [m.name for m in archive.members if m.name not in (RECORD, WHEEL)]
+            written = write_wheel(
+                archive,
+                out / reference.path.name,
+                keep=keep,
+                add=add,
+                wheel_file=(WHEEL, NEW_WHEEL_TEXT),
+                record_path=RECORD,
+                epoch=EPOCH,
+                predeflated=ready,
+            )
+        assert written.path.read_bytes() == reference.path.read_bytes()
+    with Predeflater(tmp_path, compresslevel=1) as deflater:
+        other = deflater.deflate(files[0])
+    with ZipArchive(source) as archive, pytest.raises(ValueError, match="other options"):
+        write_wheel(
+            archive,
+            tmp_path / "c" / reference.path.name,
+            keep=[],
+            add=add,
+            wheel_file=(WHEEL, NEW_WHEEL_TEXT),
+            record_path=RECORD,
+            epoch=EPOCH,
+            predeflated={files[0].path: other},
+        )
 
 
 def _pigz_stream(content: bytes, level: int = 6) -> bytes:

@@ -16,6 +16,7 @@ Only steps 1, 2 and 4 read anything; every judgment after is a pure function.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,7 +137,11 @@ class _Scan:
 
 
 def _scan(
-    path: str, filename: str, verify_hashes: bool, reuse: ReuseMember | None = None
+    path: str,
+    filename: str,
+    verify_hashes: bool,
+    reuse: ReuseMember | None = None,
+    opened: ZipArchive | None = None,
 ) -> tuple[WheelInfo, _Scan]:
     """Read the wheel's metadata, then every member once (facts and RECORD hashes).
 
@@ -145,7 +150,7 @@ def _scan(
     blacklists and the Python ABI checks, the ``PyInit_*`` exports for
     :func:`_is_extension`. A big library's 10^5 defined names are never decoded.
     """
-    with ZipArchive(path) as archive:
+    with contextlib.nullcontext(opened) if opened is not None else ZipArchive(path) as archive:
         info = read_wheel(archive, filename)
         if not verify_hashes:
             facts = scan_archive(archive, symbols="imports").facts
@@ -216,7 +221,11 @@ def audit_wheel(path: str | os.PathLike[str], options: AuditOptions) -> WheelRep
 
 
 def audit_wheel_detail(
-    path: str | os.PathLike[str], options: AuditOptions, *, reuse: ReuseMember | None = None
+    path: str | os.PathLike[str],
+    options: AuditOptions,
+    *,
+    reuse: ReuseMember | None = None,
+    archive: ZipArchive | None = None,
 ) -> AuditDetail:
     """:func:`audit_wheel`, also returning the wheel layout, the link graph and what the
     scan learnt of every member.
@@ -225,12 +234,13 @@ def audit_wheel_detail(
     facts and digest it returns are used as if read (``repair`` passes those of members
     it copied raw from the input, once it has compared their bytes). Everything else --
     reading the archive's structure, RECORD, the loader model, every verdict -- runs as
-    without it.
+    without it. ``archive``: ``path`` already opened (``repair`` reads its input once);
+    it is left open.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory, not a wheel")
-    info, scan = _scan(path, os.path.basename(path), options.verify_hashes, reuse)
+    info, scan = _scan(path, os.path.basename(path), options.verify_hashes, reuse, archive)
     info = info.with_pure(not scan.elf)
     consistency = [*info.tag_evidence(), *info.record_evidence(scan.digests)]
     if not scan.elf:

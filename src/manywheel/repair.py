@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -33,7 +34,7 @@ import shutil
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,14 @@ from manywheel.policy import Policy, PolicySet, load_policies
 from manywheel.render import evidence_lines
 from manywheel.report import Evidence, PolicyVerdict, WheelReport
 from manywheel.wheel import SIGNATURE_SUFFIXES, MemberDigest, WheelInfo
-from manywheel.wheelwrite import NewMember, epoch_from_environment, newest_member_time, write_wheel
+from manywheel.wheelwrite import (
+    NewMember,
+    PreDeflated,
+    Predeflater,
+    epoch_from_environment,
+    newest_member_time,
+    write_wheel,
+)
 from manywheel.zipread import ZipArchive, ZipMember
 
 __all__ = [
@@ -208,6 +216,23 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
     lib_sdir = check_lib_sdir(options.lib_sdir)
     policies = load_policies(options.policy_files)
     spec = _plat_spec(options, policies)
+    # The input is opened (its directory read strictly) once, for the audit and the copy.
+    with contextlib.ExitStack() as stack:
+        opened = None if os.path.isdir(path) else stack.enter_context(ZipArchive(path))
+        return _repair(
+            path, options, lib_sdir=lib_sdir, policies=policies, spec=spec, opened=opened
+        )
+
+
+def _repair(
+    path: str,
+    options: RepairOptions,
+    *,
+    lib_sdir: str,
+    policies: PolicySet,
+    spec: PlatSpec | None,
+    opened: ZipArchive | None,
+) -> RepairResult:
     audit_options = AuditOptions(
         exclude=options.exclude,
         disable_isa_ext_check=options.disable_isa_ext_check,
@@ -222,7 +247,8 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
         # carried over from the input (_record_digests).
         verify_hashes=options.verify_record,
     )
-    detail = audit_wheel_detail(path, audit_options)
+    detail = audit_wheel_detail(path, audit_options, archive=opened)
+    assert opened is not None  # the audit refuses a directory
     report = detail.report
     if options.verify_record:
         _refuse_record(report)
@@ -238,7 +264,9 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
     if libpython:
         # Removed, not grafted: audit again as if they were absent (excluded leaves).
         audit_options = dataclasses.replace(audit_options, exclude=(*options.exclude, *libpython))
-        detail = audit_wheel_detail(path, audit_options, reuse=_same_entry(detail.members))
+        detail = audit_wheel_detail(
+            path, audit_options, reuse=_same_entry(detail.members), archive=opened
+        )
         report = detail.report
     graph, arch, libc = detail.graph, report.arch, report.libc
     assert graph is not None and arch is not None
@@ -264,7 +292,7 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
     cleaner: threading.Thread | None = None
     try:
         staged = work / out_name
-        with ZipArchive(path) as source:
+        with contextlib.nullcontext(opened) as source:
             applied = _apply(
                 source,
                 detail,
@@ -525,7 +553,8 @@ def _graft_libraries(
     options: RepairOptions,
     work: Path,
     arch: str,
-) -> tuple[dict[str, str], dict[str, Path]]:
+    predeflate: Callable[[NewMember], PreDeflated],
+) -> tuple[dict[str, str], dict[str, Path], dict[str, PreDeflated]]:
     """Name, patch and check every grafted library (docs/repair.md, "Names").
 
     1. The bytes to ship start from the library as found (or a stripped copy of it,
@@ -538,6 +567,9 @@ def _graft_libraries(
        DT_NEEDED, RUNPATH at once), checked against every symbol of the original
        (:func:`~manywheel.patch.verify_patch`). These calls are independent of each
        other, so they run in parallel, biggest first.
+    4. Each patched library is deflated for the output as soon as its check passes
+       (``predeflate``, pieces on every core), while the others are still patched: a
+       pipeline, not a barrier before the write. Returns what was deflated, by member.
     """
     by_key = {g.key: g for g in plan.grafts}
     (work / "libs").mkdir()
@@ -581,9 +613,27 @@ def _graft_libraries(
         )
         apply_patch(patchelf, files[key], ops, source=None if source == files[key] else source)
         verify_patch(files[key], ops, before)
+        member = f"{plan.libs_dir}/{names[key]}"
+        done = predeflate(NewMember(member, files[key]))
+        with lock:
+            ready.setdefault(member, []).append(done)
 
-    _parallel(patch, biggest_first)
-    return names, files
+    lock = threading.Lock()
+    ready: dict[str, list[PreDeflated]] = {}
+    try:
+        _parallel(patch, biggest_first)
+    except BaseException:
+        _close_all(d for found in ready.values() for d in found)
+        raise
+    # (Two keys under one member name, never expected: the writer deflates it itself.)
+    unique = {m: found[0] for m, found in ready.items() if len(found) == 1}
+    _close_all(d for m, found in ready.items() if m not in unique for d in found)
+    return names, files, unique
+
+
+def _close_all(items: Iterable[PreDeflated]) -> None:
+    for item in items:
+        item.deflated.data.close()
 
 
 def _size(path: str) -> int:
@@ -713,16 +763,62 @@ def _apply(
     arch: str,
 ) -> _Applied:
     graph = detail.graph
-    info = detail.info
     assert graph is not None
     names: dict[str, str] = {}
     files: dict[str, Path] = {}
-    with HostFilesystem(options.sysroot) as host:
+    predeflated: dict[str, PreDeflated] = {}
+    with contextlib.ExitStack() as stack:
         if plan.grafts:
             assert patchelf is not None
-            names, files = _graft_libraries(
-                plan, graph, host=host, patchelf=patchelf, options=options, work=work, arch=arch
+            host = stack.enter_context(HostFilesystem(options.sysroot))
+            deflater = stack.enter_context(Predeflater(work, compresslevel=options.compresslevel))
+            names, files, predeflated = _graft_libraries(
+                plan,
+                graph,
+                host=host,
+                patchelf=patchelf,
+                options=options,
+                work=work,
+                arch=arch,
+                predeflate=deflater.deflate,
             )
+    try:
+        return _write_applied(
+            archive,
+            detail,
+            plan=plan,
+            options=options,
+            patchelf=patchelf,
+            work=work,
+            staged=staged,
+            tags=tags,
+            arch=arch,
+            names=names,
+            files=files,
+            predeflated=predeflated,
+        )
+    finally:
+        _close_all(predeflated.values())  # (closing twice is harmless)
+
+
+def _write_applied(
+    archive: ZipArchive,
+    detail: AuditDetail,
+    *,
+    plan: GraftPlan,
+    options: RepairOptions,
+    patchelf: Patchelf | None,
+    work: Path,
+    staged: Path,
+    tags: Sequence[str],
+    arch: str,
+    names: Mapping[str, str],
+    files: Mapping[str, Path],
+    predeflated: Mapping[str, PreDeflated],
+) -> _Applied:
+    graph = detail.graph
+    info = detail.info
+    assert graph is not None
     dests: dict[str, Path] = {}
     for key, name in names.items():
         dests.setdefault(f"{plan.libs_dir}/{name}", files[key])
@@ -794,6 +890,11 @@ def _apply(
         record_path=info.record_path,
         epoch=epoch,
         compresslevel=options.compresslevel,
+        predeflated={
+            m.path: predeflated[m.path]
+            for m in add
+            if m.path in predeflated and predeflated[m.path].member == m
+        },
         known_digests=(
             {name: m.digest for name, m in detail.members.items() if m.digest.sha256}
             if options.verify_record

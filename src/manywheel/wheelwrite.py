@@ -45,7 +45,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Final
+from typing import IO, Final, TypeVar
 
 from manywheel.errors import EnvironmentProblem, InputError, UsageError
 from manywheel.wheel import (
@@ -65,6 +65,7 @@ __all__ = [
     "ZIP_MIN_EPOCH",
     "Deflater",
     "NewMember",
+    "Predeflater",
     "WrittenWheel",
     "available_deflaters",
     "clamp_epoch",
@@ -73,6 +74,8 @@ __all__ = [
     "newest_member_time",
     "write_wheel",
 ]
+
+_T = TypeVar("_T")
 
 # -- the deflater ----------------------------------------------------------------------
 
@@ -299,6 +302,7 @@ def write_wheel(
     known_digests: Mapping[str, MemberDigest] | None = None,
     deflater: Deflater | None = None,
     force_zip64: bool = False,
+    predeflated: Mapping[str, PreDeflated] | None = None,
 ) -> WrittenWheel:
     """Write a wheel built from ``source`` to ``out_path``; the input is never modified.
 
@@ -318,6 +322,9 @@ def write_wheel(
       use; the output does not depend on it). ``deflater`` -- default :data:`DEFLATER`.
     * ``force_zip64`` -- write zip64 fields everywhere (APPNOTE 4.5.3), to test readers;
       otherwise zip64 appears only where a size, offset or count needs it.
+    * ``predeflated`` -- new members (by output path) already deflated by a
+      :class:`Predeflater` with the same ``compresslevel`` and deflater (the same bytes
+      :func:`write_wheel` would make); they are written as they are. Each is closed.
 
     Naming the same output path twice, a path absent from ``source`` in ``keep`` or
     ``replace``, RECORD or WHEEL in ``keep``, or an invalid member name is a programming
@@ -327,6 +334,49 @@ def write_wheel(
     deflater = DEFLATER if deflater is None else deflater
     if not 0 <= compresslevel <= 9:
         raise ValueError(f"compresslevel must be 0..9, not {compresslevel}")
+    ready = dict(predeflated or {})
+    try:
+        return _write_wheel(
+            source,
+            Path(out_path),
+            keep=keep,
+            replace=replace,
+            add=add,
+            wheel_file=wheel_file,
+            record_path=record_path,
+            epoch=epoch,
+            compresslevel=compresslevel,
+            workers=workers,
+            known_digests=known_digests,
+            deflater=deflater,
+            force_zip64=force_zip64,
+            predeflated=ready,
+        )
+    finally:
+        for done in ready.values():
+            done.deflated.data.close()
+
+
+def _write_wheel(
+    source: ZipArchive,
+    out_path: Path,
+    *,
+    keep: Sequence[str],
+    replace: Mapping[str, NewMember] | None,
+    add: Sequence[NewMember],
+    wheel_file: tuple[str, str],
+    record_path: str,
+    epoch: int,
+    compresslevel: int,
+    workers: int | None,
+    known_digests: Mapping[str, MemberDigest] | None,
+    deflater: Deflater,
+    force_zip64: bool,
+    predeflated: Mapping[str, PreDeflated],
+) -> WrittenWheel:
+    for path, done in predeflated.items():
+        if (done.compresslevel, done.deflater) != (compresslevel, deflater):
+            raise ValueError(f"predeflated: {path!r} was deflated with other options")
     entries = _plan(
         source, keep, replace or {}, add, wheel_file=wheel_file, record_path=record_path
     )
@@ -348,6 +398,7 @@ def write_wheel(
                 known=known_digests or {},
                 force_zip64=force_zip64,
                 spool_dir=directory,
+                predeflated=predeflated,
             ),
         )
         writer.commit(out_path)
@@ -374,6 +425,7 @@ class _Options:
     known: Mapping[str, MemberDigest]
     force_zip64: bool
     spool_dir: Path
+    predeflated: Mapping[str, PreDeflated] = field(default_factory=dict)
 
 
 def _check_member_path(path: str, what: str) -> None:
@@ -720,6 +772,101 @@ def _known_digest(entry: _Entry, known: Mapping[str, MemberDigest]) -> MemberDig
     return MemberDigest(digest.sha256, digest.size)
 
 
+@dataclass(frozen=True, slots=True)
+class PreDeflated:
+    """A new member deflated ahead of :func:`write_wheel` by a :class:`Predeflater`."""
+
+    member: NewMember
+    deflated: _Deflated
+    compresslevel: int
+    deflater: Deflater
+
+
+class Predeflater:
+    """Deflate new members before :func:`write_wheel` runs, as soon as each is ready
+    (``repair`` deflates each grafted library as soon as its patchelf call ends, while
+    the others are still being patched).
+
+    The bytes are exactly those :func:`write_wheel` makes (the same pieces, assembled in
+    the same order): :meth:`deflate` may be called from several threads at once; the
+    pieces of every call go to one pool of ``workers`` threads, at most ``4 * workers``
+    pieces ahead of the one being assembled, per call. Use as a context manager.
+    """
+
+    def __init__(
+        self,
+        spool_dir: Path,
+        *,
+        compresslevel: int = 6,
+        workers: int | None = None,
+        deflater: Deflater | None = None,
+    ) -> None:
+        if not 0 <= compresslevel <= 9:
+            raise ValueError(f"compresslevel must be 0..9, not {compresslevel}")
+        count = _worker_count(workers)
+        self._options = _Options(
+            compresslevel=compresslevel,
+            deflater=DEFLATER if deflater is None else deflater,
+            workers=count,
+            known={},
+            force_zip64=False,
+            spool_dir=Path(spool_dir),
+        )
+        self._cancel = threading.Event()
+        self._window = 4 * count
+        self._pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="predeflate")
+
+    def deflate(self, new: NewMember) -> PreDeflated:
+        """Deflate ``new`` now (blocking), its pieces in the shared pool."""
+        size = _content_size(new)
+        count = _chunk_count(size)
+        options = self._options
+        futures: list[Future[_Piece]] = []
+
+        def submit(index: int) -> None:
+            if index < count:
+                futures.append(
+                    self._pool.submit(
+                        _deflate_piece,
+                        new,
+                        index,
+                        count=count,
+                        size=size,
+                        options=options,
+                        cancel=self._cancel,
+                    )
+                )
+
+        for index in range(min(count, self._window)):
+            submit(index)
+
+        def piece(index: int) -> Callable[[], object]:
+            def result() -> object:
+                submit(index + self._window)
+                return futures[index].result()
+
+            return result
+
+        try:
+            deflated = _assemble(new, [piece(i) for i in range(count)], options)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        return PreDeflated(new, deflated, options.compresslevel, options.deflater)
+
+    def close(self, failed: bool = False) -> None:
+        if failed:
+            self._cancel.set()
+        self._pool.shutdown(wait=True, cancel_futures=failed)
+
+    def __enter__(self) -> Predeflater:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.close(failed=exc_type is not None)
+
+
 class _Jobs:
     """The deflating and hashing work, run in a thread pool when it pays, else inline.
 
@@ -826,7 +973,12 @@ def _write(
     jobs = _Jobs(options)
     results: list[Callable[[], object]] = []
     for entry in entries:
-        if entry.new is not None:
+        done = options.predeflated.get(entry.name) if entry.new is not None else None
+        if done is not None:
+            if done.member != entry.new:
+                raise ValueError(f"predeflated: {entry.name!r} was deflated from another source")
+            results.append(functools.partial(_same, done.deflated))
+        elif entry.new is not None:
             new = entry.new
             size = _content_size(new)
             count = _chunk_count(size)
@@ -894,7 +1046,7 @@ def _nothing() -> None:
     return None
 
 
-def _same(value: MemberDigest) -> MemberDigest:
+def _same(value: _T) -> _T:
     return value
 
 

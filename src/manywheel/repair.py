@@ -13,7 +13,10 @@
    the members to change. Every patched file is re-read and compared with the plan and
    with every dynamic symbol of the original (:func:`~manywheel.patch.verify_patch`).
 4. **Write.** :func:`~manywheel.wheelwrite.write_wheel`: unchanged members are copied
-   raw with the digests the audit computed, the rest deflated, RECORD regenerated,
+   raw, their RECORD rows carried over from the input's RECORD when it gives sha256 and
+   the right size (else hashed; ``--verify-record``: the digests the audit computed
+   after hashing every member, :func:`_record_digests`), grafted libraries written as
+   deflated during step 3, the rest deflated, RECORD regenerated,
    timestamps from ``SOURCE_DATE_EPOCH`` or else the input's newest member (the fixed
    rule that makes output reproducible).
 5. **Verify.** The written wheel is audited again (reusing the input scan's facts and

@@ -19,6 +19,12 @@ side by side:
   derived as "every claimed tag is at most as compatible as the consistent one";
   manywheel: the exit code of ``manywheel check``).
 
+and the wall time of each of the three runs (``manywheel show --json``, ``manywheel
+check``, ``auditwheel -v show``): the best of ``--repeat`` runs (default 2), fewer for
+a tool whose runs on a wheel have already taken ``--budget`` seconds (default 10), with
+the 1-minute load average of the host when the wheel's runs started. One untimed warm-up
+run of each command on the smallest wheel comes first (page cache, bytecode).
+
 The table goes to stdout and between the markers of docs/auditwheel-comparison.md,
 with, for every disagreement, the evidence manywheel gives; the explanations of who is
 right are written by hand under the table.
@@ -442,6 +448,26 @@ def run_measured(command: Sequence[str], *, sample_anon: bool = False) -> Run:
         )
 
 
+@dataclass(frozen=True)
+class Timing:
+    """How many times a command runs on a wheel: up to ``repeat`` runs, no further run
+    once the runs of that command on that wheel have taken ``budget`` seconds."""
+
+    repeat: int = 2
+    budget: float = 10.0
+
+
+def best_of(command: Sequence[str], timing: Timing) -> tuple[Run, float, int]:
+    """Run ``command`` as ``timing`` says: the first run (its output is the verdict, the
+    same at every run), the best wall time, the number of runs."""
+    first = run_measured(command)
+    spent, best, count = first.seconds, first.seconds, 1
+    while count < timing.repeat and spent < timing.budget:
+        again = run_measured(command)
+        spent, best, count = spent + again.seconds, min(best, again.seconds), count + 1
+    return first, best, count
+
+
 # --------------------------------------------------------------------------- tags
 
 
@@ -568,9 +594,13 @@ def auditwheel_order(libc: str, show: AuditwheelShow, order: Sequence[str]) -> l
     return [consistent] if consistent in order else list(order[-1:])
 
 
-def run_auditwheel_show(venv: Path, wheel: Path) -> tuple[AuditwheelShow, Run]:
-    """``auditwheel -v show WHEEL``: -v so that it does not stop after the first limit."""
-    run = run_measured([str(auditwheel_exe(venv)), "-v", "show", str(wheel)])
+def run_auditwheel_show(
+    venv: Path, wheel: Path, timing: Timing = Timing(repeat=1)
+) -> tuple[AuditwheelShow, Run, float, int]:
+    """``auditwheel -v show WHEEL``: -v so that it does not stop after the first limit.
+
+    Run as ``timing`` says; also returns the best wall time and the number of runs."""
+    run, best, count = best_of([str(auditwheel_exe(venv)), "-v", "show", str(wheel)], timing)
     show = parse_auditwheel_show(run.stdout)
     show.warnings.extend(
         line.split(":", 2)[-1].strip()
@@ -579,7 +609,7 @@ def run_auditwheel_show(venv: Path, wheel: Path) -> tuple[AuditwheelShow, Run]:
     )
     if run.returncode != 0 or show.consistent is None:
         show.error = run.first_error_line()
-    return show, run
+    return show, run, best, count
 
 
 # --------------------------------------------------------------------------- comparison
@@ -600,6 +630,10 @@ class Row:
     mw_error: str | None = None
     mw_report: dict[str, Any] | None = None
     disagreements: list[str] = field(default_factory=list)
+    # Wall time, best of the runs made, and how many: "aw_show", "mw_show", "mw_check".
+    seconds: dict[str, float] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)
+    load: float | None = None  # 1-minute load average when this wheel's runs started
 
 
 def claims_ok(claimed: Sequence[str], consistent: str | None, order: Sequence[str]) -> bool | None:
@@ -610,10 +644,17 @@ def claims_ok(claimed: Sequence[str], consistent: str | None, order: Sequence[st
     return all(tag_rank(tag, order) >= limit for tag in claimed)
 
 
-def compare_one(entry: WheelEntry, wheel: Path, venv: Path, mw: Sequence[str] | None) -> Row:
+def compare_one(
+    entry: WheelEntry,
+    wheel: Path,
+    venv: Path,
+    mw: Sequence[str] | None,
+    timing: Timing = Timing(),
+) -> Row:
     libc, arch = libc_arch_of(entry)
     order = policy_names(libc, arch)
-    aw, _ = run_auditwheel_show(venv, wheel)
+    load = os.getloadavg()[0]
+    aw, _, aw_seconds, aw_runs = run_auditwheel_show(venv, wheel, timing)
     claimed = [canonical_tag(tag) for tag in entry.platforms]
     row = Row(
         entry=entry,
@@ -622,10 +663,15 @@ def compare_one(entry: WheelEntry, wheel: Path, venv: Path, mw: Sequence[str] | 
         aw=aw,
         aw_repair=auditwheel_repair_tag(aw, auditwheel_order(libc, aw, order), arch),
         aw_claims_ok=claims_ok(claimed, aw.consistent, order),
+        seconds={"aw_show": aw_seconds},
+        runs={"aw_show": aw_runs},
+        load=load,
     )
     if mw is None:
         return row
-    show = run_measured([*mw, "show", "--json", str(wheel)])
+    show, row.seconds["mw_show"], row.runs["mw_show"] = best_of(
+        [*mw, "show", "--json", str(wheel)], timing
+    )
     if show.returncode != 0:
         row.mw_error = show.first_error_line()
     else:
@@ -640,7 +686,9 @@ def compare_one(entry: WheelEntry, wheel: Path, venv: Path, mw: Sequence[str] | 
             row.mw_report = report
             row.mw_best = report.get("best_tag")
             row.mw_repair = report.get("repair_tag")
-    check = run_measured([*mw, "check", str(wheel)])
+    check, row.seconds["mw_check"], row.runs["mw_check"] = best_of(
+        [*mw, "check", str(wheel)], timing
+    )
     row.mw_check = check.returncode
     lines = [ln for ln in (check.stdout + check.stderr).splitlines() if ln.strip()]
     row.mw_check_line = lines[0].strip() if lines else ""
@@ -743,7 +791,17 @@ def _check_cell(row: Row) -> str:
     return "ok" if row.mw_check == 0 else f"fails (exit {row.mw_check})"
 
 
-def table_rows(rows: Sequence[Row]) -> list[list[str]]:
+def _time_cell(row: Row, key: str, repeat: int) -> str:
+    """Best wall time in seconds; the number of runs when fewer than ``repeat``."""
+    if key not in row.seconds:
+        return "—"
+    value = row.seconds[key]
+    text = f"{value:.3f}" if value < 10 else f"{value:.1f}"
+    runs = row.runs.get(key, 1)
+    return text if runs >= repeat else f"{text} ({runs} run{'s' if runs > 1 else ''})"
+
+
+def table_rows(rows: Sequence[Row], repeat: int = 1) -> list[list[str]]:
     header = [
         "wheel",
         "MB",
@@ -753,6 +811,10 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
         "manywheel repair",
         "own tags aw / mw",
         "agree",
+        "mw show s",
+        "mw check s",
+        "aw show s",
+        "load 1m",
     ]
     body = [header]
     for row in rows:
@@ -775,6 +837,10 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
                 _cell(row.mw_repair) if not row.mw_error else "error",
                 f"{aw_claims} / {_check_cell(row)}",
                 agree,
+                _time_cell(row, "mw_show", repeat),
+                _time_cell(row, "mw_check", repeat),
+                _time_cell(row, "aw_show", repeat),
+                "—" if row.load is None else f"{row.load:.2f}",
             ]
         )
     return body
@@ -798,13 +864,23 @@ def markdown_table(body: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generated_section(rows: Sequence[Row], versions: dict[str, str]) -> str:
+def generated_section(
+    rows: Sequence[Row], versions: dict[str, str], timing: Timing = Timing()
+) -> str:
     out = [
         f"Generated by `python tools/compare_auditwheel.py` on {versions['date']}: "
         f"manywheel {versions['manywheel']} (commit {versions['commit']}), "
         f"auditwheel {versions['auditwheel']}; host: {versions['machine']}.",
         "",
-        markdown_table(table_rows(rows)),
+        f"Times: wall seconds of `manywheel show --json`, `manywheel check` and "
+        f"`auditwheel -v show`, each its own subprocess, best of {timing.repeat} runs "
+        f"(fewer, as marked, once a command's runs on a wheel took {timing.budget:g} s), "
+        "after one untimed warm-up run of each on the smallest wheel. Load average "
+        f"(1, 5, 15 min) at the start {versions['load_start']}, at the end "
+        f"{versions['load_end']}; column `load 1m`: the 1-minute load average when that "
+        "wheel's runs started.",
+        "",
+        markdown_table(table_rows(rows, timing.repeat)),
         "Files (all from PyPI, see tools/real-wheels.txt):",
         "",
     ]
@@ -891,6 +967,9 @@ def row_json(row: Row) -> dict[str, Any]:
             "error": row.mw_error,
         },
         "disagreements": row.disagreements,
+        "seconds": row.seconds,
+        "runs": row.runs,
+        "load_1m": row.load,
     }
 
 
@@ -956,6 +1035,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=DOC,
         help="markdown file whose generated section is updated (default: %(default)s)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="time each command up to N times per wheel, keep the best (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=10.0,
+        help="no further run of a command on a wheel once its runs there took this many "
+        "seconds (default: %(default)s)",
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not touch the doc")
     parser.add_argument(
         "--json", metavar="FILE", type=Path, help="also write every row as JSON to FILE"
@@ -965,6 +1057,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.repeat < 1:
+        print("compare_auditwheel: error: --repeat must be at least 1", file=sys.stderr)
+        return 2
+    timing = Timing(args.repeat, args.budget)
     only = [label for label in (args.only or "").split(",") if label]
     try:
         entries = load_wheel_list(args.list, only)
@@ -977,15 +1073,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         wheels = locate(entries, args.cache)
         aw_version = auditwheel_version(args.auditwheel_venv)
+        smallest = min((p for _, p in wheels), key=lambda p: p.stat().st_size)
         mw: list[str] | None = None
         if not args.auditwheel_only:
             mw = manywheel_command(args.manywheel)
-            preflight_show(mw, min((p for _, p in wheels), key=lambda p: p.stat().st_size))
+            preflight_show(mw, smallest)  # also the untimed warm-up of show
             require_subcommand(mw, "check")
+            run_measured([*mw, "check", str(smallest)])  # warm-up, untimed
+        run_auditwheel_show(args.auditwheel_venv, smallest)  # warm-up, untimed
+        load_start = os.getloadavg()
         rows = []
         for entry, path in wheels:
             print(f"comparing {entry.label} ...", file=sys.stderr, flush=True)
-            rows.append(compare_one(entry, path, args.auditwheel_venv, mw))
+            rows.append(compare_one(entry, path, args.auditwheel_venv, mw, timing))
+        load_end = os.getloadavg()
     except HarnessError as err:
         print(f"compare_auditwheel: error: {err}", file=sys.stderr)
         return 2
@@ -995,13 +1096,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "commit": git_head(),
         "auditwheel": aw_version,
         "machine": machine_line(),
+        "load_start": ", ".join(f"{x:.2f}" for x in load_start),
+        "load_end": ", ".join(f"{x:.2f}" for x in load_end),
     }
-    sys.stdout.write(plain_table(table_rows(rows)))
+    sys.stdout.write(plain_table(table_rows(rows, timing.repeat)))
     for row in rows:
         for text in row.disagreements:
             print(f"{row.entry.label}: {text}")
     if not args.no_doc:
-        update_doc(args.doc, BEGIN_TABLE, END_TABLE, generated_section(rows, versions))
+        update_doc(args.doc, BEGIN_TABLE, END_TABLE, generated_section(rows, versions, timing))
         print(f"updated {args.doc}", file=sys.stderr)
     if args.json:
         payload = {"versions": versions, "rows": [row_json(row) for row in rows]}

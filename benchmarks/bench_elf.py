@@ -301,7 +301,7 @@ def render(lib: Path, wheel: Path, results: dict[str, Measure], repeat: int) -> 
             _compare("time", ours.best_s, theirs.best_s, "s", digits=2, target=TARGET_WHEEL_S),
             _compare("extra peak RSS", ours.peak_rss_mb, theirs.peak_rss_mb, "MB", digits=0),
             _compare("extra peak anon", ours.peak_anon_mb, theirs.peak_anon_mb, "MB", digits=0),
-            "  (RSS includes the wheel's pages manywheel maps; anonymous memory excludes them)",
+            "  (RSS: every resident page, mapped files included; anon: heap and stacks)",
             "",
         ]
     inflaters = [m for key, m in results.items() if key.startswith("manywheel wheel:")]

@@ -430,6 +430,30 @@ class _SystemPart:
 _Memo = dict[tuple[str, str, str], _SystemPart]
 
 
+@dataclass(frozen=True, slots=True)
+class _Searched:
+    """What :meth:`_Resolver.search` found for one name and one search list (reusable)."""
+
+    status: ResolutionStatus
+    rule: Rule | None
+    path: str | None
+    realpath: str | None
+    tried: tuple[Attempt, ...]
+    error: str | None
+    notes: tuple[str, ...]
+    obj: LoadedObject | None
+    fs: Filesystem | None
+    origin: str | None
+
+
+#: (resolver invariants, name, requester's search inputs) -> the search's outcome. A
+#: search depends only on these (the view's files do not change during a session).
+_SearchMemo = dict[tuple[object, ...], _Searched]
+_Verdict = Literal["ok", "skip", "fatal"]
+#: (resolver invariants, id(view), path) -> (result, detail, verdict) of opening a file.
+_ProbeMemo = dict[tuple[object, ...], tuple[AttemptResult, str, _Verdict]]
+
+
 class _Resolver:
     def __init__(
         self,
@@ -437,9 +461,16 @@ class _Resolver:
         fs: Filesystem,
         root: LoadedObject,
         libc: LibcFlavor,
+        *,
         memo: _Memo | None = None,
+        searches: _SearchMemo | None = None,
+        probes: _ProbeMemo | None = None,
     ) -> None:
         self.memo: _Memo = {} if memo is None else memo
+        self.searches: _SearchMemo = {} if searches is None else searches
+        self._invariants: tuple[object, ...] | None = None
+        # (invariants, id(fs), path) -> (result, detail, verdict) of opening the file
+        self.probes: _ProbeMemo = {} if probes is None else probes
         self.config = config
         self.fs = fs
         self.root_header = root
@@ -716,7 +747,7 @@ class _Resolver:
             )
         return None
 
-    def probe(self, name: str, cand: _Candidate) -> tuple[Attempt, Literal["ok", "skip", "fatal"]]:
+    def probe(self, name: str, cand: _Candidate) -> tuple[Attempt, _Verdict]:
         path = cand.path if cand.directory is None else _join(cand.directory, name)
         assert path is not None
         if cand.skip_reason is not None:
@@ -724,29 +755,40 @@ class _Resolver:
                 "no-cache-entry" if cand.rule.kind == "ld.so.cache" else "not-modelled"
             )
             return Attempt(path, cand.rule, result, cand.skip_reason), "skip"
-        fs = cand.fs
+        key = (self._search_invariants(), id(cand.fs), path)
+        known = self.probes.get(key)
+        if known is None:
+            known = self.probes[key] = self._open(cand.fs, path)
+        result, detail, verdict = known
+        return Attempt(path, cand.rule, result, detail), verdict
+
+    def _open(self, fs: Filesystem, path: str) -> tuple[AttemptResult, str, _Verdict]:
+        """Whether ``path`` in ``fs`` loads for this root: (result, detail, verdict).
+
+        Depends only on the file and the root's header, so :meth:`probe` memoizes it.
+        """
         if not fs.exists(path):
-            return Attempt(path, cand.rule, "missing", "no such file"), "skip"
+            return "missing", "no such file", "skip"
         if not fs.is_file(path):
-            return Attempt(path, cand.rule, "not-a-file", "not a regular file"), "skip"
+            return "not-a-file", "not a regular file", "skip"
         try:
             elf = fs.open_elf(path)
         except PermissionError:
-            return Attempt(path, cand.rule, "unreadable", "permission denied"), "skip"
+            return "unreadable", "permission denied", "skip"
         except OSError as exc:
-            return Attempt(path, cand.rule, "unreadable", exc.strerror or str(exc)), "skip"
+            return "unreadable", exc.strerror or str(exc), "skip"
         except ElfError as exc:
-            return Attempt(path, cand.rule, "invalid-elf", str(exc)), "fatal"
+            return "invalid-elf", str(exc), "fatal"
         try:
             problem = self._check(elf)
         except ElfError as exc:
-            return Attempt(path, cand.rule, "invalid-elf", str(exc)), "fatal"
+            return "invalid-elf", str(exc), "fatal"
         if problem is not None:
             result, detail, fatal = problem
             if self.libc == "musl":
                 fatal = True  # path_open takes the first file it can open
-            return Attempt(path, cand.rule, result, detail), "fatal" if fatal else "skip"
-        return Attempt(path, cand.rule, "found", "loadable"), "ok"
+            return result, detail, "fatal" if fatal else "skip"
+        return "found", "loadable", "ok"
 
     # ---- resolution of one DT_NEEDED entry
 
@@ -759,8 +801,87 @@ class _Resolver:
     def _musl_reserved(self, name: str) -> bool:
         return name.startswith("lib") and any(name[3:].startswith(r) for r in _MUSL_RESERVED)
 
+    def _search_invariants(self) -> tuple[object, ...]:
+        """What every search and probe of this resolver reads from the root and config."""
+        if self._invariants is None:
+            want = self.root_header
+            self._invariants = (
+                self.libc,
+                want.elf_class,
+                want.byte_order,
+                want.machine,
+                want.arch,
+                self.platform,
+                self.lib,
+                id(self.cache),
+                self.config.cache_file,
+                self.conf_dirs,
+                self.system_dirs,
+                self.musl_dirs,
+                self.musl_dirs_rule,
+            )
+        return self._invariants
+
+    def _search_key(self, name: str, requester: _Loaded) -> tuple[object, ...]:
+        """Everything :meth:`_search` reads besides the view's (unchanging) files."""
+        obj = requester.obj
+        own = (obj.path, obj.rpath, obj.runpath, obj.nodeflib, requester.origin, id(requester.fs))
+        inherited: list[tuple[object, ...]] = []
+        if "/" not in name and (self.libc != "glibc" or obj.runpath is None):
+            chain = requester.loader
+            while chain is not None:
+                up = chain.obj
+                if up.rpath is not None or up.runpath is not None:
+                    inherited.append((up.path, up.rpath, up.runpath, chain.origin, id(chain.fs)))
+                chain = chain.loader
+        return (self._search_invariants(), name, own, tuple(inherited))
+
     def search(self, name: str, requester: _Loaded) -> _Node:
-        """Search ``name`` for ``requester``, without looking at loaded objects."""
+        """Search ``name`` for ``requester``, without looking at loaded objects.
+
+        The outcome is memoized per name and search inputs (:meth:`_search_key`); each
+        call gets fresh bookkeeping (a new :class:`_Loaded` loaded by ``requester``).
+        """
+        key = self._search_key(name, requester)
+        done = self.searches.get(key)
+        if done is None:
+            node = self._search(name, requester)
+            loaded = node.loaded
+            done = _Searched(
+                status=node.status,
+                rule=node.rule,
+                path=node.path,
+                realpath=node.realpath,
+                tried=tuple(node.tried),
+                error=node.error,
+                notes=tuple(node.notes),
+                obj=loaded.obj if loaded is not None else None,
+                fs=loaded.fs if loaded is not None else None,
+                origin=loaded.origin if loaded is not None else None,
+            )
+            self.searches[key] = done
+            return node
+        node = _Node(
+            name,
+            done.status,
+            done.rule,
+            path=done.path,
+            realpath=done.realpath,
+            tried=list(done.tried),
+            error=done.error,
+            notes=list(done.notes),
+        )
+        if done.obj is not None and done.fs is not None and done.path is not None:
+            node.loaded = _Loaded(
+                obj=done.obj,
+                fs=done.fs,
+                origin=done.origin,
+                loader=requester,
+                names={name, done.path},
+            )
+        return node
+
+    def _search(self, name: str, requester: _Loaded) -> _Node:
         node = _Node(name, "not-found", None)
         if "/" in name:
             candidates: Iterator[_Candidate]
@@ -1014,13 +1135,15 @@ def _resolve_root(
     root: LoadedObject,
     *,
     memo: _Memo | None,
+    searches: _SearchMemo | None = None,
+    probes: _ProbeMemo | None = None,
 ) -> DependencyTree:
     """The tree of ``root`` (at ``logical`` in ``root_fs``), searched in ``view``."""
     libc, why = _detect_libc(config, root)
     notes: list[str] = []
     if why:
         notes.append(f"musl rules used: {why}")
-    resolver = _Resolver(config, view, root, libc, memo)
+    resolver = _Resolver(config, view, root, libc, memo=memo, searches=searches, probes=probes)
     if root.interpreter is None and root.elf_type == _ET_EXEC:
         notes.append("statically linked: no interpreter")
     if libc == "glibc":
@@ -1070,6 +1193,8 @@ class LoaderSession:
         self.config = config
         self.fs = fs
         self._memo: _Memo = {}
+        self._searches: _SearchMemo = {}
+        self._probes: _ProbeMemo = {}
 
     def resolve(self, path: str) -> DependencyTree:
         """The tree of the ELF file at ``path`` in the view (an absolute view path).
@@ -1077,4 +1202,13 @@ class LoaderSession:
         Raises ElfError when the file is not ELF or malformed, OSError when unreadable.
         """
         root = _object_facts(self.fs.open_elf(path), path, self.fs)
-        return _resolve_root(self.config, self.fs, self.fs, path, root, memo=self._memo)
+        return _resolve_root(
+            self.config,
+            self.fs,
+            self.fs,
+            path,
+            root,
+            memo=self._memo,
+            searches=self._searches,
+            probes=self._probes,
+        )

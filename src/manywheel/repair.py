@@ -51,6 +51,7 @@ from manywheel.audit import (
     audit_wheel_detail,
 )
 from manywheel.check import PlatSpec, check_report, parse_plat
+from manywheel.deflate import NewMember, PreDeflated, Predeflater
 from manywheel.elf import ElfFacts, read_facts
 from manywheel.errors import (
     EXIT_CHECK_FAILED,
@@ -77,14 +78,7 @@ from manywheel.policy import Policy, PolicySet, load_policies
 from manywheel.render import evidence_lines
 from manywheel.report import Evidence, PolicyVerdict, WheelReport
 from manywheel.wheel import SIGNATURE_SUFFIXES, MemberDigest, WheelInfo
-from manywheel.wheelwrite import (
-    NewMember,
-    PreDeflated,
-    Predeflater,
-    epoch_from_environment,
-    newest_member_time,
-    write_wheel,
-)
+from manywheel.wheelwrite import epoch_from_environment, newest_member_time, write_wheel
 from manywheel.zipread import ZipArchive, ZipMember
 
 __all__ = [

@@ -10,8 +10,10 @@ default"; docs/reproducibility.md says exactly what is guaranteed):
 * Replaced and added members are deflated (APPNOTE 4.4.5 method 8, raw RFC 1951 stream)
   at ``compresslevel`` by :data:`DEFLATER` in fixed :data:`CHUNK`-sized pieces, each
   deflated alone, primed with the :data:`WINDOW` bytes before it and sync-flushed (pigz's
-  scheme, :func:`_deflate_piece`), so the pieces of one big member deflate in parallel
-  threads (the deflaters release the GIL) and the bytes never depend on the threads.
+  scheme, :func:`manywheel.deflate.deflate_piece`), so the pieces of one big member
+  deflate in parallel threads (the deflaters release the GIL) and the bytes never depend
+  on the threads. The deflate machinery lives in :mod:`manywheel.deflate`; its public
+  names are re-exported here.
 * ``WHEEL`` is the caller's text; ``RECORD`` is regenerated with ``sha256=`` and size for
   every file (PEP 427 "The .dist-info directory"; its own row is ``path,,``).
 * Entries are sorted by path, the ``.dist-info`` directory last and ``RECORD`` the very
@@ -39,15 +41,34 @@ import struct
 import tempfile
 import threading
 import time
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import IO, Final, TypeVar
 
-from manywheel.errors import EnvironmentProblem, InputError, UsageError
+from manywheel.deflate import (
+    CHUNK,
+    DEFLATER,
+    WINDOW,
+    Cancelled,
+    Deflated,
+    DeflateOptions,
+    Deflater,
+    NewMember,
+    PreDeflated,
+    Predeflater,
+    assemble,
+    available_deflaters,
+    cannot_write,
+    chunk_count,
+    content_size,
+    deflate_member,
+    deflate_piece,
+    get_deflater,
+    worker_count,
+)
+from manywheel.errors import UsageError
 from manywheel.wheel import (
     SIGNATURE_SUFFIXES,
     MemberDigest,
@@ -76,68 +97,6 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-
-# -- the deflater ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Deflater:
-    """A zlib-compatible module used to deflate new members, and what identifies its output.
-
-    Two runs produce the same compressed bytes when their deflaters have the same
-    :attr:`identity` (library and version) on the same CPU architecture; see
-    docs/reproducibility.md. ``module`` provides zlib's ``compressobj`` and ``crc32``.
-    """
-
-    name: str
-    version: str
-    module: ModuleType
-
-    @property
-    def identity(self) -> str:
-        """``"zlib-ng 2.3.3"``: what a user compares to reproduce a wheel elsewhere."""
-        return f"{self.name} {self.version}"
-
-
-def available_deflaters() -> dict[str, Deflater]:
-    """The deflaters this Python can use, best first: python-zlib-ng (when installed), zlib.
-
-    python-isal is not offered: its levels (0-3) are not zlib's, and its best level
-    deflates ~10% larger than zlib-ng's level 6 (docs/reproducibility.md, measurements).
-    """
-    found: dict[str, Deflater] = {}
-    try:
-        from zlib_ng import zlib_ng  # noqa: PLC0415
-    except ImportError:
-        pass
-    else:
-        found["zlib-ng"] = Deflater("zlib-ng", str(zlib_ng.ZLIBNG_RUNTIME_VERSION), zlib_ng)
-    found["zlib"] = Deflater("zlib", zlib.ZLIB_RUNTIME_VERSION, zlib)
-    return found
-
-
-def get_deflater(name: str) -> Deflater:
-    """The deflater called ``name`` (``"zlib-ng"`` or ``"zlib"``); :class:`UsageError` when
-    this Python does not have it."""
-    found = available_deflaters()
-    try:
-        return found[name]
-    except KeyError:
-        raise UsageError(
-            f"deflater {name!r} is not available here; available: {', '.join(found)}"
-        ) from None
-
-
-DEFLATER: Final[Deflater] = next(iter(available_deflaters().values()))
-"""The default deflater: zlib-ng when python-zlib-ng is installed, else the standard zlib."""
-
-CHUNK: Final = 1024 * 1024
-"""New members are deflated in pieces of exactly this many bytes (the last one shorter),
-each alone (:func:`_deflate_piece`); changing this changes output bytes."""
-
-_SPOOL_IN_MEMORY: Final = 4 * 1024 * 1024
-"""Compressed output of a new member stays in memory up to this size, then spills into an
-unnamed temporary file in the output directory."""
 
 _PARALLEL_MIN_BYTES: Final = 1024 * 1024
 """Below this much content to deflate or hash, threads cost more than they save."""
@@ -211,16 +170,6 @@ def _dos_date_time(epoch: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class NewMember:
-    """Content for a new or replaced member: ``source`` bytes, or a file read (streamed)
-    from disk when the archive is written. ``executable`` gives it mode 0o755."""
-
-    path: str
-    source: bytes | Path
-    executable: bool = False
-
-
-@dataclass(frozen=True)
 class WrittenWheel:
     """The wheel :func:`write_wheel` wrote: its final path, size in bytes, and the sha256 of
     the whole file (hex, as ``pip hash`` and ``sha256sum`` print it). ``kept_digests``:
@@ -268,20 +217,6 @@ class _Entry:
     @property
     def is_dir(self) -> bool:
         return self.name.endswith("/")
-
-
-@dataclass(frozen=True, slots=True)
-class _Deflated:
-    """A new member's compressed bytes (spooled) and what the headers and RECORD need."""
-
-    data: IO[bytes]
-    crc32: int
-    compress_size: int
-    digest: MemberDigest
-
-
-class _Cancelled(Exception):
-    """Raised in a worker thread when the write failed elsewhere: stop early."""
 
 
 # -- the writer -------------------------------------------------------------------------
@@ -394,7 +329,7 @@ def _write_wheel(
             options=_Options(
                 compresslevel=compresslevel,
                 deflater=deflater,
-                workers=_worker_count(workers),
+                workers=worker_count(workers),
                 known=known_digests or {},
                 force_zip64=force_zip64,
                 spool_dir=directory,
@@ -408,23 +343,11 @@ def _write_wheel(
     return WrittenWheel(out_path, written[0], written[1], written[2])
 
 
-def _worker_count(workers: int | None) -> int:
-    if workers is not None:
-        return max(1, workers)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 @dataclass(frozen=True, slots=True)
-class _Options:
-    compresslevel: int
-    deflater: Deflater
+class _Options(DeflateOptions):
     workers: int
     known: Mapping[str, MemberDigest]
     force_zip64: bool
-    spool_dir: Path
     predeflated: Mapping[str, PreDeflated] = field(default_factory=dict)
 
 
@@ -519,11 +442,6 @@ def _refuse_overwriting_input(source: ZipArchive, out_path: Path) -> None:
 # -- output file ------------------------------------------------------------------------
 
 
-def _cannot_write(directory: Path, exc: OSError) -> EnvironmentProblem:
-    reason = exc.strerror or str(exc)
-    return EnvironmentProblem(f"cannot write to {directory}: {reason}; choose another -w DIR")
-
-
 def _umask() -> int:
     """This process's umask, read without changing it (``/proc/self/status``, Linux 4.7)."""
     try:
@@ -548,7 +466,7 @@ class _TempFile:
         try:
             fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
         except OSError as exc:
-            raise _cannot_write(directory, exc) from None
+            raise cannot_write(directory, exc) from None
         self.path = path
         self._file: IO[bytes] | None = open(fd, "wb", buffering=CHUNK)  # noqa: SIM115
         self._hash = hashlib.sha256()
@@ -559,7 +477,7 @@ class _TempFile:
         try:
             self._file.write(data)
         except OSError as exc:
-            raise _cannot_write(self.directory, exc) from None
+            raise cannot_write(self.directory, exc) from None
         self._hash.update(data)
         self.offset += len(data)
 
@@ -571,7 +489,7 @@ class _TempFile:
             os.fchmod(self._file.fileno(), 0o666 & ~_umask())
             os.fsync(self._file.fileno())
         except OSError as exc:
-            raise _cannot_write(self.directory, exc) from None
+            raise cannot_write(self.directory, exc) from None
         return self.offset, self._hash.hexdigest()
 
     def commit(self, out_path: Path) -> None:
@@ -580,7 +498,7 @@ class _TempFile:
         try:
             os.replace(self.path, out_path)
         except OSError as exc:
-            raise _cannot_write(self.directory, exc) from None
+            raise cannot_write(self.directory, exc) from None
         try:
             dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:  # pragma: no cover - the rename worked, durability is best effort
@@ -608,158 +526,12 @@ class _TempFile:
 # -- deflating and hashing --------------------------------------------------------------
 
 
-#: How much of the previous chunk's content primes the next chunk's compressor: the
-#: deflate window (RFC 1951: back references reach at most 32 KiB).
-WINDOW: Final = 32 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class _Piece:
-    """One chunk of a new member: its content and its deflated bytes."""
-
-    content: bytes | memoryview
-    deflated: bytes
-
-
-def _chunk_count(size: int) -> int:
-    return max(1, -(-size // CHUNK))
-
-
-def _read_span(new: NewMember, start: int, end: int, last: bool) -> bytes | memoryview:
-    """Bytes ``start..end`` of ``new``'s content; a file shorter than that, or (``last``:
-    ``end`` is the size it had when the write was planned) longer, is an InputError."""
-    if isinstance(new.source, bytes):
-        return memoryview(new.source)[start:end]
-    try:
-        fd = os.open(new.source, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            data = os.pread(fd, end - start, start)
-            while len(data) < end - start:
-                more = os.pread(fd, end - start - len(data), start + len(data))
-                if not more:
-                    break
-                data += more
-            if last and len(data) == end - start and os.pread(fd, 1, end):
-                data = b""  # grew since it was measured: reported below
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise InputError(
-            f"{new.source}: cannot read (for {new.path}): {exc.strerror or exc}"
-        ) from None
-    if len(data) < end - start:
-        raise InputError(f"{new.source}: changed while it was read (for {new.path})")
-    return data
-
-
-def _deflate_piece(
-    new: NewMember,
-    index: int,
-    *,
-    count: int,
-    size: int,
-    options: _Options,
-    cancel: threading.Event,
-) -> _Piece:
-    """Chunk ``index`` of ``count`` of ``new`` (``size`` bytes in all), deflated alone.
-
-    The pigz scheme: a fresh compressor primed with the previous :data:`WINDOW` bytes of
-    content as its preset dictionary (so matches still reach back across the boundary),
-    ended by a sync flush (an empty stored block: byte-aligned, the state the next chunk
-    starts from), the last one by ``Z_FINISH``. The concatenation of the pieces is one
-    raw deflate stream (RFC 1951) that inflates to the content; each piece depends on
-    the content alone, never on which thread made it or when.
-    """
-    if cancel.is_set():
-        raise _Cancelled
-    start = index * CHUNK
-    end = min(start + CHUNK, size)
-    primed = max(0, start - WINDOW)
-    span = _read_span(new, primed, end, index == count - 1)
-    content = span[start - primed :]
-    module = options.deflater.module
-    if start == 0:
-        compressor = module.compressobj(
-            options.compresslevel, DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY
-        )
-    else:
-        compressor = module.compressobj(
-            options.compresslevel,
-            DEFLATED,
-            -15,
-            8,
-            zlib.Z_DEFAULT_STRATEGY,
-            zdict=bytes(span[: start - primed]),
-        )
-    last = index == count - 1
-    deflated = compressor.compress(content) + compressor.flush(
-        zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
-    )
-    return _Piece(content, deflated)
-
-
-def _assemble(
-    new: NewMember,
-    pieces: Sequence[Callable[[], object]],
-    options: _Options,
-) -> _Deflated:
-    """Collect ``new``'s deflated pieces in order into a spool (memory, then an unnamed
-    file in the output directory), computing its CRC-32 (APPNOTE 4.4.7) and RECORD
-    digest over the content in order."""
-    module = options.deflater.module
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
-        max_size=_SPOOL_IN_MEMORY, dir=os.fspath(options.spool_dir)
-    )
-    try:
-        hasher = RecordHasher()
-        crc = 0
-        try:
-            for result in pieces:
-                piece = result()
-                assert isinstance(piece, _Piece)
-                crc = module.crc32(piece.content, crc)
-                hasher.update(piece.content)
-                spool.write(piece.deflated)
-            compress_size = spool.tell()
-            spool.seek(0)
-        except OSError as exc:
-            raise _cannot_write(options.spool_dir, exc) from None
-        return _Deflated(spool, crc, compress_size, hasher.result())
-    except BaseException:
-        spool.close()
-        raise
-
-
-def _deflate(new: NewMember, options: _Options, cancel: threading.Event) -> _Deflated:
-    """Deflate ``new`` in this thread (the same bytes as the parallel path)."""
-    size = _content_size(new)
-    count = _chunk_count(size)
-    pieces = [
-        functools.partial(
-            _deflate_piece, new, i, count=count, size=size, options=options, cancel=cancel
-        )
-        for i in range(count)
-    ]
-    return _assemble(new, pieces, options)
-
-
-def _content_size(new: NewMember) -> int:
-    if isinstance(new.source, bytes):
-        return len(new.source)
-    try:
-        return new.source.stat().st_size
-    except OSError as exc:
-        raise InputError(
-            f"{new.source}: cannot read (for {new.path}): {exc.strerror or exc}"
-        ) from None
-
-
 def _hash_kept(source: ZipArchive, member: ZipMember, cancel: threading.Event) -> MemberDigest:
     """Inflate (CRC-checked by zipread) and hash a kept member's content for RECORD."""
     hasher = RecordHasher()
     for chunk in source.iter_content(member, CHUNK):
         if cancel.is_set():
-            raise _Cancelled
+            raise Cancelled
         hasher.update(chunk)
     return hasher.result()
 
@@ -770,101 +542,6 @@ def _known_digest(entry: _Entry, known: Mapping[str, MemberDigest]) -> MemberDig
     if digest is None or digest.sha256 is None or digest.size != entry.kept.file_size:
         return None
     return MemberDigest(digest.sha256, digest.size)
-
-
-@dataclass(frozen=True, slots=True)
-class PreDeflated:
-    """A new member deflated ahead of :func:`write_wheel` by a :class:`Predeflater`."""
-
-    member: NewMember
-    deflated: _Deflated
-    compresslevel: int
-    deflater: Deflater
-
-
-class Predeflater:
-    """Deflate new members before :func:`write_wheel` runs, as soon as each is ready
-    (``repair`` deflates each grafted library as soon as its patchelf call ends, while
-    the others are still being patched).
-
-    The bytes are exactly those :func:`write_wheel` makes (the same pieces, assembled in
-    the same order): :meth:`deflate` may be called from several threads at once; the
-    pieces of every call go to one pool of ``workers`` threads, at most ``4 * workers``
-    pieces ahead of the one being assembled, per call. Use as a context manager.
-    """
-
-    def __init__(
-        self,
-        spool_dir: Path,
-        *,
-        compresslevel: int = 6,
-        workers: int | None = None,
-        deflater: Deflater | None = None,
-    ) -> None:
-        if not 0 <= compresslevel <= 9:
-            raise ValueError(f"compresslevel must be 0..9, not {compresslevel}")
-        count = _worker_count(workers)
-        self._options = _Options(
-            compresslevel=compresslevel,
-            deflater=DEFLATER if deflater is None else deflater,
-            workers=count,
-            known={},
-            force_zip64=False,
-            spool_dir=Path(spool_dir),
-        )
-        self._cancel = threading.Event()
-        self._window = 4 * count
-        self._pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="predeflate")
-
-    def deflate(self, new: NewMember) -> PreDeflated:
-        """Deflate ``new`` now (blocking), its pieces in the shared pool."""
-        size = _content_size(new)
-        count = _chunk_count(size)
-        options = self._options
-        futures: list[Future[_Piece]] = []
-
-        def submit(index: int) -> None:
-            if index < count:
-                futures.append(
-                    self._pool.submit(
-                        _deflate_piece,
-                        new,
-                        index,
-                        count=count,
-                        size=size,
-                        options=options,
-                        cancel=self._cancel,
-                    )
-                )
-
-        for index in range(min(count, self._window)):
-            submit(index)
-
-        def piece(index: int) -> Callable[[], object]:
-            def result() -> object:
-                submit(index + self._window)
-                return futures[index].result()
-
-            return result
-
-        try:
-            deflated = _assemble(new, [piece(i) for i in range(count)], options)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-        return PreDeflated(new, deflated, options.compresslevel, options.deflater)
-
-    def close(self, failed: bool = False) -> None:
-        if failed:
-            self._cancel.set()
-        self._pool.shutdown(wait=True, cancel_futures=failed)
-
-    def __enter__(self) -> Predeflater:
-        return self
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.close(failed=exc_type is not None)
 
 
 class _Jobs:
@@ -980,13 +657,13 @@ def _write(
             results.append(functools.partial(_same, done.deflated))
         elif entry.new is not None:
             new = entry.new
-            size = _content_size(new)
-            count = _chunk_count(size)
+            size = content_size(new)
+            count = chunk_count(size)
             jobs.ordered_weight += size
             pieces = [
                 jobs.add_ordered(
                     functools.partial(
-                        _deflate_piece,
+                        deflate_piece,
                         new,
                         i,
                         count=count,
@@ -997,7 +674,7 @@ def _write(
                 )
                 for i in range(count)
             ]
-            results.append(functools.partial(_assemble, new, pieces, options))
+            results.append(functools.partial(assemble, new, pieces, options))
         elif entry.is_dir:
             results.append(_nothing)
         else:
@@ -1017,7 +694,7 @@ def _write(
         kept: dict[str, MemberDigest] = {}
         for entry, result in zip(entries, results, strict=True):
             outcome = result()
-            if isinstance(outcome, _Deflated):
+            if isinstance(outcome, Deflated):
                 central.append(_write_deflated(out, entry, outcome, date_time, options))
                 digest = outcome.digest
             else:
@@ -1033,7 +710,7 @@ def _write(
         record.append(RecordEntry(record_path, None, None, None))
         record_entry = _Entry(record_path, stat.S_IFREG | _FILE_MODE)
         record_member = NewMember(record_path, format_record(record).encode("utf-8"))
-        deflated = _deflate(record_member, options, jobs.cancel)
+        deflated = deflate_member(record_member, options, jobs.cancel)
         central.append(_write_deflated(out, record_entry, deflated, date_time, options))
         _write_directory(out, central, date_time, options.force_zip64)
         failed = False
@@ -1118,7 +795,7 @@ def _write_kept(
 def _write_deflated(
     out: _TempFile,
     entry: _Entry,
-    deflated: _Deflated,
+    deflated: Deflated,
     date_time: tuple[int, int],
     options: _Options,
 ) -> _Central:

@@ -35,7 +35,7 @@ from manywheel.audit import AuditOptions, audit_wheel_detail
 from manywheel.elf import read_facts
 from manywheel.errors import InputError
 from manywheel.patch import find_patchelf
-from manywheel.repair import _raw_copies
+from manywheel.repair_verify import raw_copies
 from manywheel.wheelwrite import write_wheel
 from manywheel.zipread import ZipArchive, ZipMember
 from test_cli import manywheel
@@ -601,7 +601,7 @@ def test_nothing_left_behind_when_verification_fails(
     def failing(*args: object, **kwargs: object) -> None:
         raise repair_module.RepairError("verification failed")
 
-    monkeypatch.setattr(repair_module, "_verify", failing)
+    monkeypatch.setattr(repair_module, "verify_output", failing)
     out = tmp_path / "out"
     options = RepairOptions(out_dir=str(out), ldpaths=chain.ldpaths, environ={})
     with pytest.raises(ManywheelError):
@@ -636,7 +636,7 @@ def test_verification_reuses_only_members_with_identical_bytes(
             known_digests={n: m.digest for n, m in detail.members.items()},
         )
         reused: list[str] = []
-        inner = _raw_copies(source, detail.members)
+        inner = raw_copies(source, detail.members)
 
         def counting(archive: ZipArchive, member: ZipMember) -> Any:
             known = inner(archive, member)

@@ -41,3 +41,11 @@ class EnvironmentProblem(ManywheelError):
     """The machine lacks something manywheel needs (a tool, a writable directory)."""
 
     exit_code: ClassVar[int] = EXIT_ENVIRONMENT
+
+
+class RepairError(ManywheelError):
+    """The wheel cannot be repaired to the requested tag (a library not found, the tag
+    out of reach, another architecture, a problem repair does not fix, or the output
+    failing its verification)."""
+
+    exit_code: ClassVar[int] = EXIT_CHECK_FAILED

@@ -19,11 +19,12 @@
    deflated during step 3, the rest deflated, RECORD regenerated,
    timestamps from ``SOURCE_DATE_EPOCH`` or else the input's newest member (the fixed
    rule that makes output reproducible).
-5. **Verify.** The written wheel is audited again (reusing the input scan's facts and
-   digests for members proven to be byte-identical raw copies, :func:`_raw_copies`): it
-   must satisfy every tag it claims and every grafted library must resolve from its new
-   place; only then is it renamed into the output directory. On any failure the private
-   directory is removed: nothing is left behind, and the input is never modified.
+5. **Verify** (:mod:`manywheel.repair_verify`). The written wheel is audited again
+   (reusing the input scan's facts and digests for members proven to be byte-identical
+   raw copies, :func:`~manywheel.repair_verify.raw_copies`): it must satisfy every tag it
+   claims and every grafted library must resolve from its new place; only then is it
+   renamed into the output directory. On any failure the private directory is removed:
+   nothing is left behind, and the input is never modified.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from manywheel.audit import (
     AuditDetail,
@@ -50,15 +51,14 @@ from manywheel.audit import (
     ScannedMember,
     audit_wheel_detail,
 )
-from manywheel.check import PlatSpec, check_report, parse_plat
+from manywheel.check import PlatSpec, parse_plat
 from manywheel.deflate import NewMember, PreDeflated, Predeflater
 from manywheel.elf import ElfFacts, read_facts
 from manywheel.errors import (
-    EXIT_CHECK_FAILED,
     ElfError,
     EnvironmentProblem,
     InputError,
-    ManywheelError,
+    RepairError,
     UsageError,
 )
 from manywheel.graft import (
@@ -76,7 +76,8 @@ from manywheel.memberfacts import MemberFacts
 from manywheel.patch import Patchelf, PatchOps, apply_patch, find_patchelf, strip_file, verify_patch
 from manywheel.policy import Policy, PolicySet, load_policies
 from manywheel.render import evidence_lines
-from manywheel.report import Evidence, PolicyVerdict, WheelReport
+from manywheel.repair_verify import raw_copies, verify_output
+from manywheel.report import PolicyVerdict, WheelReport
 from manywheel.wheel import SIGNATURE_SUFFIXES, MemberDigest, WheelInfo
 from manywheel.wheelwrite import epoch_from_environment, newest_member_time, write_wheel
 from manywheel.zipread import ZipArchive, ZipMember
@@ -103,14 +104,6 @@ _NOT_FOUND_HINT = (
     "add its directory to MANYWHEEL_LD_LIBRARY_PATH (searched like LD_LIBRARY_PATH), or "
     "give the whole system search list with --ldpaths"
 )
-
-
-class RepairError(ManywheelError):
-    """The wheel cannot be repaired to the requested tag (a library not found, the tag
-    out of reach, another architecture, a problem repair does not fix, or the output
-    failing its verification)."""
-
-    exit_code: ClassVar[int] = EXIT_CHECK_FAILED
 
 
 @dataclass(frozen=True)
@@ -315,9 +308,9 @@ def _repair(
             out = audit_wheel_detail(
                 staged,
                 dataclasses.replace(audit_options, allow_pure=False, verify_hashes=True),
-                reuse=_raw_copies(source, written),
+                reuse=raw_copies(source, written),
             )
-        _verify(out, policies, plan, applied.names)
+        verify_output(out, policies, plan, applied.names)
         os.replace(staged, final)
     finally:
         if cleaner is not None:
@@ -706,47 +699,6 @@ def _same_entry(members: Mapping[str, ScannedMember]) -> ReuseMember:
     return reuse
 
 
-def _raw_copies(source: ZipArchive, members: Mapping[str, ScannedMember]) -> ReuseMember:
-    """Reuse for the verification audit of the output: a member of the output that is a
-    raw copy of an input member has that member's facts and digest.
-
-    Proof of identity, per member: same name, same method, CRC-32 and both sizes in the
-    output's (strictly read, local-header-checked) directory as in the input's, and the
-    same compressed bytes, compared in full. Same compressed bytes under the same method
-    inflate to the same content, which the input's scan inflated, CRC-checked, hashed
-    and parsed. Comparing costs two reads of the compressed bytes (page cache), no
-    inflate; a member that differs in anything is read as usual.
-    """
-
-    def reuse(
-        archive: ZipArchive, member: ZipMember
-    ) -> tuple[MemberFacts | None, MemberDigest] | None:
-        known = members.get(member.name)
-        if known is None or known.digest.sha256 is None:
-            return None
-        old = known.member
-        if (old.method, old.crc32, old.compress_size, old.file_size) != (
-            member.method,
-            member.crc32,
-            member.compress_size,
-            member.file_size,
-        ):
-            return None
-        for a, b in zip(
-            source.iter_raw(old, _COMPARE_CHUNK),
-            archive.iter_raw(member, _COMPARE_CHUNK),
-            strict=True,
-        ):
-            if a != b:
-                return None
-        return known.facts, known.digest
-
-    return reuse
-
-
-_COMPARE_CHUNK = 1 << 20
-
-
 def _apply(
     archive: ZipArchive,
     detail: AuditDetail,
@@ -911,46 +863,6 @@ def _write_applied(
 def _is_signature(member: str, record_path: str) -> bool:
     """``RECORD.jws`` / ``RECORD.p7s`` (PEP 427 "Signed wheel files")."""
     return any(member == record_path + suffix for suffix in SIGNATURE_SUFFIXES)
-
-
-# --------------------------------------------------------------------------- verifying
-
-
-def _verify(
-    out: AuditDetail, policies: PolicySet, plan: GraftPlan, names: Mapping[str, str]
-) -> None:
-    """The written wheel satisfies every tag it claims, its RECORD matches, and every
-    link to a grafted library resolves, under the loader model, to the grafted member."""
-    report = out.report
-    result = check_report(report, policies)
-    if not result.ok:
-        evidence: list[Evidence] = [*result.consistency, *result.problems]
-        for tag in result.tags:
-            evidence.extend(tag.evidence)
-        reasons = [t.reason for t in result.tags if t.reason]
-        raise RepairError(
-            f"{report.wheel.filename}: the repaired wheel fails its own check "
-            f"(a manywheel bug; nothing was written):\n"
-            + "\n".join([*evidence_lines(evidence, 1), *(f"  {r}" for r in reasons)])
-        )
-    graph = out.graph
-    assert graph is not None
-    grafted = {name: f"{plan.libs_dir}/{name}" for name in names.values()}
-    for key in graph.members:
-        for link in graph.nodes[key].links:
-            where = grafted.get(link.name)
-            if where is None:
-                continue
-            unfound = f"{key} needs {link.name}, which the loader does not find"
-            if (
-                not link.internal
-                or link.target != where
-                or any(n.startswith(unfound) for n in graph.notes)
-            ):
-                raise RepairError(
-                    f"{report.wheel.filename}: {key} does not load {link.name} from {where} "
-                    "after repair (a manywheel bug; nothing was written)"
-                )
 
 
 # --------------------------------------------------------------------------- rendering

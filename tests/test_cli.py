@@ -252,3 +252,11 @@ def test_platform_bad_override_is_one_line(tmp_path: Path) -> None:
     )
     result = manywheel("platform", env={"PYTHONPATH": str(tmp_path)})
     assert_one_line_error(result, 4, "_manylinux")
+
+
+@pytest.mark.parametrize("command", ["lddtree", "platform", "show", "check", "repair", "policies"])
+def test_help_is_wrapped_and_ends_with_exit_codes(command: str) -> None:
+    result = manywheel(command, "--help", env={"COLUMNS": "80"})
+    assert result.returncode == 0
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
+    assert "exit codes: 0 success" in result.stdout

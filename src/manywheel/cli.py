@@ -22,10 +22,21 @@ from manywheel.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, ManywheelEr
 Handler = Callable[[argparse.Namespace], int]
 
 EPILOG = """\
-exit codes: 0 success, 1 check failed, 2 usage error (bad option, argument or
-environment variable), 3 unreadable input (missing file, not ELF, malformed),
-4 environment problem (missing tool, unwritable directory). See docs/exit-codes.md.
+exit codes: 0 success, 1 check failed (or repair impossible), 2 usage error (bad
+option, argument or environment variable), 3 unreadable input (missing file,
+not ELF, malformed), 4 environment problem (missing tool, unwritable directory).
+See docs/exit-codes.md.
 """
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Descriptions are wrapped to the terminal; text with its own line breaks (the
+    exit-code epilog) is kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,19 +95,19 @@ def _cmd_platform(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_audit_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``show`` and ``check``: what the audit looks at and how."""
-    parser.add_argument("wheels", metavar="WHEEL", nargs="+", help="wheel file(s) to audit")
+def _add_audit_options(parser: argparse.ArgumentParser, *, verb: str = "audit") -> None:
+    """Options shared by ``show``, ``check`` and ``repair``: what the audit looks at."""
+    parser.add_argument("wheels", metavar="WHEEL", nargs="+", help=f"wheel file(s) to {verb}")
     parser.add_argument(
-        "--json", action="store_true", help="print the report(s) as JSON (see schemas/)"
+        "--json", action="store_true", help="print the result as JSON (see schemas/)"
     )
     parser.add_argument(
         "--exclude",
         metavar="GLOB",
         action="append",
         default=[],
-        help="leave libraries whose soname matches GLOB out of the audit, as if the "
-        "target system provided them (repeatable)",
+        help="leave libraries whose soname or resolved path matches GLOB out of the "
+        "audit, as if the target system provided them (repeatable)",
     )
     parser.add_argument(
         "--disable-isa-ext-check",
@@ -225,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="manywheel",
         description="Tell which Linux systems a binary wheel runs on, and make it portable.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"manywheel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -239,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         "from MANYWHEEL_LD_LIBRARY_PATH (or AUDITWHEEL_LD_LIBRARY_PATH) and searched like "
         "LD_LIBRARY_PATH; LD_LIBRARY_PATH itself is honoured unless --sysroot is given.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     p.add_argument("file", metavar="FILE", help="an ELF executable or shared library")
     p.add_argument("--json", action="store_true", help="print the tree as JSON (see schemas/)")
@@ -254,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         "interpreter's ELF header), and the manylinux/musllinux tags pip accepts here, most "
         "specific first, honouring a `_manylinux` module (PEPs 513, 600, 656).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON (see schemas/)")
     p.set_defaults(handler=_cmd_platform)
@@ -268,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         "version from which library, which library is external and where it was found). "
         "Library lookups follow the loader model of 'manywheel lddtree'.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     _add_audit_options(p)
     p.add_argument(
@@ -287,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its RECORD matches its members and nothing else is wrong; with --plat, whether "
         "TAG is satisfied instead. Otherwise exit 1 and print the reasons.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     _add_audit_options(p)
     p.add_argument(
@@ -310,9 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
         "MANYWHEEL_PLAT, then AUDITWHEEL_PLAT, then auto (the most compatible tag the "
         "content can reach). See docs/repair.md.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
-    _add_audit_options(p)
+    _add_audit_options(p, verb="repair")
     p.add_argument(
         "-w",
         "--wheel-dir",
@@ -376,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         "aliases, libc version, architectures and the newest GLIBC/GLIBCXX symbol versions "
         "it allows; --json prints everything (libraries, all versions, blacklists).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     p.add_argument("--json", action="store_true", help="print every policy in full as JSON")
     p.add_argument(

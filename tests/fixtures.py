@@ -361,6 +361,19 @@ MANGLED_ORIGINALS: dict[str, str] = {
 FixtureBuilder = Callable[[Toolchain], FixtureSet]
 
 
+def compile_chain(tc: Toolchain, directory: Path) -> tuple[Path, Path, Path]:
+    """libalpha.so.1 -> libbeta.so.1 -> libgamma.so.1 (DT_NEEDED by SONAME, no search
+    path of their own) into ``directory``; returns (alpha, beta, gamma)."""
+    gamma = compile_shared(tc, ["gamma.c"], directory / "libgamma.so.1", soname="libgamma.so.1")
+    beta = compile_shared(
+        tc, ["beta.c"], directory / "libbeta.so.1", soname="libbeta.so.1", needed_libs=[gamma]
+    )
+    alpha = compile_shared(
+        tc, ["alpha.c"], directory / "libalpha.so.1", soname="libalpha.so.1", needed_libs=[beta]
+    )
+    return alpha, beta, gamma
+
+
 def build_fixture_set(toolchain: Toolchain, outdir: Path) -> FixtureSet:
     """Compile the whole fixture set of ``toolchain`` into ``outdir`` (a few seconds)."""
     missing = toolchain.missing
@@ -373,13 +386,7 @@ def build_fixture_set(toolchain: Toolchain, outdir: Path) -> FixtureSet:
     problems: dict[str, str] = {}
     origin_chain = "$ORIGIN/../chain"
 
-    gamma = compile_shared(tc, ["gamma.c"], chain / "libgamma.so.1", soname="libgamma.so.1")
-    beta = compile_shared(
-        tc, ["beta.c"], chain / "libbeta.so.1", soname="libbeta.so.1", needed_libs=[gamma]
-    )
-    alpha = compile_shared(
-        tc, ["alpha.c"], chain / "libalpha.so.1", soname="libalpha.so.1", needed_libs=[beta]
-    )
+    alpha, beta, gamma = compile_chain(tc, chain)
 
     versioned = compile_shared(
         tc,

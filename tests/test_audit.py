@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import Toolchain, compile_exe, compile_shared, find_toolchain, native_toolchain
+from fixtures import (
+    Toolchain,
+    compile_chain,
+    compile_exe,
+    compile_shared,
+    find_toolchain,
+    native_toolchain,
+)
 from manywheel.audit import AuditOptions, audit_wheel
 from manywheel.errors import InputError, ManywheelError
 from manywheel.report import Evidence, PolicyVerdict, WheelReport
@@ -99,19 +106,7 @@ def libs(tmp_path_factory: pytest.TempPathFactory) -> Libs:
     plain_ext = compile_shared(tc, [_src(root, "plain.c", PLAIN_EXT_C)], root / "plain" / "_ext.so")
     hostdir = root / "host"
     csrc = Path(__file__).parent / "csrc"
-    gamma = compile_shared(
-        tc, [csrc / "gamma.c"], hostdir / "libgamma.so.1", soname="libgamma.so.1"
-    )
-    beta = compile_shared(
-        tc, [csrc / "beta.c"], hostdir / "libbeta.so.1", soname="libbeta.so.1", needed_libs=[gamma]
-    )
-    alpha = compile_shared(
-        tc,
-        [csrc / "alpha.c"],
-        hostdir / "libalpha.so.1",
-        soname="libalpha.so.1",
-        needed_libs=[beta],
-    )
+    alpha, _, _ = compile_chain(tc, hostdir)
     linkdir = root / "hostlink"
     linkdir.symlink_to(hostdir, target_is_directory=True)
     ext_alpha = compile_shared(

@@ -175,6 +175,21 @@ def wheel_tags(wheel: Path) -> list[str]:
 # --------------------------------------------------------------------------- headline
 
 
+def install_and_import(wheel: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """pip-install ``wheel`` offline into a fresh venv, import ``demo`` and call it (it
+    must print 42); returns the venv and the environment used (no LD_LIBRARY_PATH)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, capture_output=True)
+    python = venv / "bin/python"
+    env = {k: v for k, v in os.environ.items() if "LD_LIBRARY_PATH" not in k}
+    pip: list[str | Path] = [python, "-m", "pip", "install", "-q", "--no-index", wheel]
+    subprocess.run(pip, check=True, capture_output=True, env=env)
+    call: list[str | Path] = [python, "-c", "import demo; print(demo.value())"]
+    run = subprocess.run(call, check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert run.stdout == "42\n"
+    return venv, env
+
+
 def test_repaired_wheel_installs_and_runs_without_the_prefix(tmp_path: Path) -> None:
     built = build_chain(tmp_path / "build")
     out = tmp_path / "wheelhouse"
@@ -191,15 +206,7 @@ def test_repaired_wheel_installs_and_runs_without_the_prefix(tmp_path: Path) -> 
     assert sorted(os.listdir(out)) == [Path(record["output"]).name]
 
     shutil.rmtree(built.prefix)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True, capture_output=True)
-    python = venv / "bin/python"
-    env = {k: v for k, v in os.environ.items() if "LD_LIBRARY_PATH" not in k}
-    pip: list[str | Path] = [python, "-m", "pip", "install", "-q", "--no-index", record["output"]]
-    subprocess.run(pip, check=True, capture_output=True, env=env)
-    call: list[str | Path] = [python, "-c", "import demo; print(demo.value())"]
-    run = subprocess.run(call, check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert run.stdout == "42\n"
+    venv, env = install_and_import(Path(record["output"]), tmp_path)
     tool = subprocess.run(
         [venv / "bin/chaintool"], check=True, capture_output=True, text=True, env=env
     )
@@ -250,15 +257,7 @@ def test_extension_exporting_other_symbols_is_repaired(chain: Chain, tmp_path: P
         s for s in read_facts(ext).symbols if s.defined
     ]
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True, capture_output=True)
-    python = venv / "bin/python"
-    env = {k: v for k, v in os.environ.items() if "LD_LIBRARY_PATH" not in k}
-    pip: list[str | Path] = [python, "-m", "pip", "install", "-q", "--no-index", record["output"]]
-    subprocess.run(pip, check=True, capture_output=True, env=env)
-    call: list[str | Path] = [python, "-c", "import demo; print(demo.value())"]
-    run = subprocess.run(call, check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert run.stdout == "42\n"
+    install_and_import(Path(record["output"]), tmp_path)
 
 
 # --------------------------------------------------------------------------- the plan

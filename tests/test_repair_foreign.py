@@ -24,7 +24,14 @@ from typing import Any
 
 import pytest
 
-from fixtures import Toolchain, compile_exe, compile_shared, find_toolchain, musl_toolchain
+from fixtures import (
+    Toolchain,
+    compile_chain,
+    compile_exe,
+    compile_shared,
+    find_toolchain,
+    musl_toolchain,
+)
 from test_cli import manywheel
 from wheelbuild import build_wheel, data_dir
 
@@ -42,13 +49,7 @@ def require(toolchain: Toolchain) -> None:
 
 def build_chain(tc: Toolchain, prefix: Path, rpath: str, build: Path) -> tuple[Path, Path]:
     """The chain into ``prefix``; ``hello`` and the extension into ``build``, DT_RPATH ``rpath``."""
-    gamma = compile_shared(tc, ["gamma.c"], prefix / "libgamma.so.1", soname="libgamma.so.1")
-    beta = compile_shared(
-        tc, ["beta.c"], prefix / "libbeta.so.1", soname="libbeta.so.1", needed_libs=[gamma]
-    )
-    alpha = compile_shared(
-        tc, ["alpha.c"], prefix / "libalpha.so.1", soname="libalpha.so.1", needed_libs=[beta]
-    )
+    alpha, _, _ = compile_chain(tc, prefix)
     hello = compile_exe(
         tc, ["hello.c"], build / "hello", needed_libs=[alpha], rpath=rpath, new_dtags=False
     )

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fixtures import FixtureSet, compile_shared, find_toolchain, native_toolchain
+from test_cli import manywheel
 from wheelbuild import build_wheel
 
 EXT = "demo/_alpha.cpython-311-x86_64-linux-gnu.so"
-
-
-def manywheel(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("LD_LIBRARY_PATH")}
-    return subprocess.run(
-        [sys.executable, "-m", "manywheel", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
-    )
 
 
 def show(*args: str | os.PathLike[str]) -> dict[str, Any]:

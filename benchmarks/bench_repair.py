@@ -83,6 +83,8 @@ from compare_auditwheel import (
     git_head,
     machine_line,
     manywheel_version,
+    markdown_table,
+    plain_table,
     update_doc,
 )
 
@@ -519,24 +521,13 @@ def table(results: Sequence[Result]) -> list[list[str]]:
     return body
 
 
-def plain(body: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(line[i]) for line in body) for i in range(len(body[0]))]
-    right = {1, 3, 4, 5, 6, 7, 8}
-    lines = []
-    for line in body:
-        cells = [
-            cell.rjust(w) if i in right else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
+# Columns right-aligned in the terminal table (numbers).
+RIGHT = (1, 3, 4, 5, 6, 7, 8)
 
 
 def markdown(body: Sequence[Sequence[str]], header: str, notes: Sequence[str]) -> str:
-    lines = [header, "", "| " + " | ".join(body[0]) + " |", "|" + "---|" * len(body[0])]
-    lines += ["| " + " | ".join(line) + " |" for line in body[1:]]
-    lines += ["", *notes] if notes else []
-    return "\n".join(lines) + "\n"
+    tail = "\n" + "\n".join(notes) + "\n" if notes else ""
+    return f"{header}\n\n{markdown_table(body)}{tail}"
 
 
 # --------------------------------------------------------------------------- main
@@ -691,7 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes = [r.note for r in results if r.note]
     body = table(results)
     print(header)
-    sys.stdout.write(plain(body))
+    sys.stdout.write(plain_table(body, RIGHT))
     for line in notes:
         print(line)
     errors = [

@@ -57,6 +57,8 @@ from compare_auditwheel import (
     machine_line,
     manywheel_command,
     manywheel_version,
+    markdown_table,
+    plain_table,
     precompile,
     preflight_show,
     run_measured,
@@ -232,23 +234,12 @@ def table(results: Sequence[Result]) -> list[list[str]]:
     return body
 
 
-def plain(body: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(line[i]) for line in body) for i in range(len(body[0]))]
-    right = {1, 2, 3, 4, 6, 8, 9, 10}
-    lines = []
-    for line in body:
-        cells = [
-            cell.rjust(w) if i in right else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
+# Columns right-aligned in the terminal table (numbers).
+RIGHT = (1, 2, 3, 4, 6, 8, 9, 10)
 
 
 def markdown(body: Sequence[Sequence[str]], header: str) -> str:
-    lines = [header, "", "| " + " | ".join(body[0]) + " |", "|" + "---|" * len(body[0])]
-    lines += ["| " + " | ".join(line) + " |" for line in body[1:]]
-    return "\n".join(lines) + "\n"
+    return f"{header}\n\n{markdown_table(body)}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -355,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     body = table(results)
     print(header)
-    sys.stdout.write(plain(body))
+    sys.stdout.write(plain_table(body, RIGHT))
     misses = [miss for r in results for miss in r.misses()]
     print("targets: " + ("all met" if not misses else "MISSED: " + "; ".join(misses)))
     if args.doc:

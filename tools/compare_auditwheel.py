@@ -49,7 +49,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -846,13 +846,16 @@ def table_rows(rows: Sequence[Row], repeat: int = 1) -> list[list[str]]:
     return body
 
 
-def plain_table(body: Sequence[Sequence[str]]) -> str:
+def plain_table(body: Sequence[Sequence[str]], right: Collection[int] = ()) -> str:
+    """Aligned columns for a terminal; the columns numbered in ``right`` right-aligned."""
     widths = [max(len(line[i]) for line in body) for i in range(len(body[0]))]
     out = []
     for line in body:
-        out.append(
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        )
+        cells = [
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ]
+        out.append("  ".join(cells).rstrip())
     return "\n".join(out) + "\n"
 
 

@@ -22,12 +22,9 @@ Inconsistencies an installer could live with become :class:`~manywheel.report.Ev
 
 from __future__ import annotations
 
-import base64
+import binascii
 import csv
 import dataclasses
-import email.parser
-import email.policy
-import hashlib
 import io
 import os
 import re
@@ -36,19 +33,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from packaging.tags import Tag, parse_tag
-from packaging.utils import (
-    InvalidWheelFilename,
-    canonicalize_name,
-)
-from packaging.utils import (
-    parse_wheel_filename as _packaging_parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
-
 from manywheel.errors import InputError
 from manywheel.report import Evidence, WheelIdentity
 from manywheel.zipread import ZipArchive, ZipMember
+
+# email, hashlib and packaging are imported where they are needed, not here: `show`
+# reads every wheel through this module, and those imports (with socket, datetime,
+# urllib, platform, subprocess... behind them) cost more than parsing a WHEEL file.
+# The common case is handled locally; anything unusual goes to the library that
+# defines the behaviour (see _header_fields, _simple_wheel_filename, _simple_tags).
 
 __all__ = [
     "DATA_SCHEMES",
@@ -107,6 +100,58 @@ _DRIVE: Final = re.compile(r"[A-Za-z]:")
 # -- filename ------------------------------------------------------------------------------
 
 
+_SIMPLE_NAME: Final = re.compile(r"[A-Za-z0-9._]+")
+_SIMPLE_VERSION: Final = re.compile(
+    r"\d{1,18}(?:\.\d{1,18})*(?:(?:a|b|rc)\d{1,18})?(?:\.post\d{1,18})?(?:\.dev\d{1,18})?"
+    r"(?:\+[a-z0-9]+(?:\.[a-z0-9]+)*)?"
+)
+_SIMPLE_BUILD: Final = re.compile(r"\d{1,18}[A-Za-z0-9_.]*")
+
+
+def _simple_tags(tag: str) -> tuple[str, ...] | None:
+    """The tags of a compressed tag set ``python-abi-platform`` expanded and lower-cased
+    in the order written, without repeats, when it is plainly valid (three parts, no
+    empty component, identifiers as interpreters); None for anything else.
+
+    What :func:`packaging.tags.parse_tag` gives (it lower-cases each part) for every
+    tag set that every packaging release accepts; the rest is left to packaging."""
+    components = [component.split(".") for component in tag.split("-")]
+    if len(components) != 3 or any("" in parts for parts in components):
+        return None
+    pythons, abis, platforms = components
+    if not all(py.isidentifier() for py in pythons):
+        return None
+    tags: dict[str, None] = {}
+    for py in pythons:
+        for abi in abis:
+            for plat in platforms:
+                tags[f"{py}-{abi}-{plat}".lower()] = None
+    return tuple(tags)
+
+
+def _simple_wheel_filename(base: str) -> tuple[str, str, str | None, tuple[str, ...]] | None:
+    """:func:`parse_wheel_filename` for a plainly valid filename (ASCII name, a PEP 440
+    version in normal form, a numeric build tag, plain tags); None when packaging has
+    to decide. Whatever this accepts, every packaging release accepts alike."""
+    if not base.endswith(".whl"):
+        return None
+    parts = base[: -len(".whl")].split("-")
+    if len(parts) not in (5, 6):
+        return None
+    name, version = parts[0], parts[1]
+    build = parts[2] if len(parts) == 6 else None
+    if "__" in name or not _SIMPLE_NAME.fullmatch(name):
+        return None
+    if not _SIMPLE_VERSION.fullmatch(version):
+        return None
+    if build is not None and not _SIMPLE_BUILD.fullmatch(build):
+        return None
+    tags = _simple_tags("-".join(parts[-3:]))
+    if tags is None:
+        return None
+    return name, version, build, tags
+
+
 def parse_wheel_filename(filename: str) -> tuple[str, str, str | None, tuple[str, ...]]:
     """Split a wheel filename (PEP 427 "File name convention") into its parts.
 
@@ -117,8 +162,15 @@ def parse_wheel_filename(filename: str) -> tuple[str, str, str | None, tuple[str
     be a path, only its last component is parsed. Raises :class:`InputError`.
     """
     base = os.path.basename(filename)
+    simple = _simple_wheel_filename(base)
+    if simple is not None:
+        return simple
+    from packaging.tags import Tag  # noqa: PLC0415 -- only for unusual filenames
+    from packaging.utils import InvalidWheelFilename  # noqa: PLC0415
+    from packaging.utils import parse_wheel_filename as packaging_parse  # noqa: PLC0415
+
     try:
-        _packaging_parse_wheel_filename(base)
+        packaging_parse(base)
     except InvalidWheelFilename as exc:
         raise InputError(f"{filename}: not a wheel filename ({_FILENAME_FORMAT}): {exc}") from None
     parts = base[: -len(".whl")].split("-")
@@ -176,8 +228,8 @@ def parse_wheel_metadata(text: str, source: str) -> WheelMetadata:
     A missing or malformed ``Wheel-Version``, or a major version above 1, raises
     :class:`InputError` (PEP 427: the installer "must fail").
     """
-    message = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(text)
-    versions = [str(v).strip() for v in message.get_all("Wheel-Version") or []]
+    fields = _header_fields(text)
+    versions = [v.strip() for v in _get_all(fields, "Wheel-Version")]
     if not versions:
         raise InputError(f"{source}: no Wheel-Version header (PEP 427 requires one)")
     if len(set(versions)) > 1:
@@ -197,28 +249,103 @@ def parse_wheel_metadata(text: str, source: str) -> WheelMetadata:
         notes.append(
             f"{source}: Wheel-Version {version} is newer than 1.0; read as 1.0 (PEP 427: warn)"
         )
-    purelib_value = message.get("Root-Is-Purelib")
+    purelib_value = _get(fields, "Root-Is-Purelib")
     if purelib_value is None:
         notes.append(f"{source}: no Root-Is-Purelib header; taken as false")
         root_is_purelib = False
     else:
-        lowered = str(purelib_value).strip().lower()
+        lowered = purelib_value.strip().lower()
         root_is_purelib = lowered == "true"
         if lowered not in ("true", "false"):
             notes.append(
-                f"{source}: Root-Is-Purelib is {str(purelib_value).strip()!r}, "
+                f"{source}: Root-Is-Purelib is {purelib_value.strip()!r}, "
                 "neither true nor false; taken as false"
             )
-    generator = message.get("Generator")
-    build = message.get("Build")
+    generator = _get(fields, "Generator")
+    build = _get(fields, "Build")
     return WheelMetadata(
         wheel_version=version,
-        generator=None if generator is None else str(generator).strip(),
+        generator=None if generator is None else generator.strip(),
         root_is_purelib=root_is_purelib,
-        tags=tuple(str(t).strip() for t in message.get_all("Tag") or []),
-        build=None if build is None else str(build).strip(),
+        tags=tuple(t.strip() for t in _get_all(fields, "Tag")),
+        build=None if build is None else build.strip(),
         notes=tuple(notes),
     )
+
+
+_HEADER_START: Final = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+"""A line that continues the header block: ``email.feedparser.headerRE``."""
+
+
+def _header_fields(text: str) -> list[tuple[str, str]]:
+    """The header fields of ``text`` in order, ``(name, value)``, exactly as
+    ``email.parser.HeaderParser(policy=email.policy.compat32)`` reads them (and
+    ``str()`` of each value): the block ends at the first line that is neither a
+    header nor a continuation (normally the blank line); a continuation line is
+    appended to the value with its line break and indentation; the value loses the
+    blank after the colon and its final line break. A text that is not pure Unicode
+    (lone surrogates, which email wraps in a Header) goes to :mod:`email` itself.
+
+    This is feedparser's ``_parse_headers`` without :mod:`email`, which with its
+    imports (socket, datetime, urllib...) costs more than `show` spends on a wheel."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _email_header_fields(text)
+    block: list[str] = []
+    for line in io.StringIO(text, newline="").readlines():  # splits at \r\n, \r, \n
+        if not _HEADER_START.match(line):
+            break
+        block.append(line)
+    fields: list[tuple[str, str]] = []
+    name = ""
+    lines: list[str] = []
+
+    def flush() -> None:
+        first = lines[0].split(":", 1)[1].lstrip(" \t")
+        fields.append((name, (first + "".join(lines[1:])).rstrip("\r\n")))
+
+    for number, line in enumerate(block):
+        if line[0] in " \t":
+            if name:  # a continuation before any header is dropped (a defect to email)
+                lines.append(line)
+            continue
+        if name:
+            flush()
+            name, lines = "", []
+        if line.startswith("From "):
+            if number == 0:  # a Unix "From " envelope line, not a header
+                continue
+            if number == len(block) - 1:  # the first body line, says feedparser
+                return fields
+            continue  # a misplaced envelope line: a defect, ignored
+        colon = line.find(":")
+        if colon == 0:  # no field name: a defect, ignored
+            continue
+        name, lines = line[:colon], [line]
+    if name:
+        flush()
+    return fields
+
+
+def _email_header_fields(text: str) -> list[tuple[str, str]]:
+    import email.parser  # noqa: PLC0415 -- only for text with lone surrogates
+    import email.policy  # noqa: PLC0415
+
+    message = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(text)
+    return [(name, str(value)) for name, value in message.items()]
+
+
+def _get_all(fields: Sequence[tuple[str, str]], name: str) -> list[str]:
+    """Every value of header ``name`` (case-insensitive), in order: ``Message.get_all``."""
+    wanted = name.lower()
+    return [value for key, value in fields if key.lower() == wanted]
+
+
+def _get(fields: Sequence[tuple[str, str]], name: str) -> str | None:
+    """The first value of header ``name`` (case-insensitive): ``Message.get``."""
+    values = _get_all(fields, name)
+    return values[0] if values else None
 
 
 # -- dist-info / data directories ----------------------------------------------------------
@@ -233,6 +360,15 @@ def _top_level_dirs(names: Iterable[str], suffix: str) -> list[str]:
     return list(found)
 
 
+def _canonicalize_name(name: str) -> str:
+    """PEP 503 normalization, ``re.sub(r"[-_.]+", "-", name).lower()``: what
+    :func:`packaging.utils.canonicalize_name` computes."""
+    value = name.lower().replace("_", "-").replace(".", "-")
+    while "--" in value:
+        value = value.replace("--", "-")
+    return value
+
+
 def _same_project(directory: str, suffix: str, name: str, version: str) -> bool:
     """Whether ``{dname}-{dversion}{suffix}`` names project ``name`` at ``version``.
 
@@ -241,8 +377,12 @@ def _same_project(directory: str, suffix: str, name: str, version: str) -> bool:
     """
     stem = directory[: -len(suffix)]
     dname, sep, dversion = stem.rpartition("-")
-    if not sep or canonicalize_name(dname) != canonicalize_name(name):
+    if not sep or _canonicalize_name(dname) != _canonicalize_name(name):
         return False
+    if dversion == version:  # equal as written: equal as versions, or both unparsable
+        return True
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
+
     try:
         return Version(dversion) == Version(version)
     except InvalidVersion:
@@ -374,9 +514,14 @@ def record_algorithms(entries: Iterable[RecordEntry]) -> frozenset[str]:
 # -- hashing -------------------------------------------------------------------------------
 
 
+_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(raw: bytes) -> str:
-    """urlsafe base64 without padding: RECORD's digest encoding (PEP 427)."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    """urlsafe base64 without padding: RECORD's digest encoding (PEP 427).
+
+    What ``base64.urlsafe_b64encode`` does, without importing :mod:`base64`."""
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,6 +560,8 @@ class RecordHasher:
         unknown = [a for a in names if a not in STRONG_HASHES]
         if unknown:
             raise ValueError(f"not a strong RECORD hash algorithm: {', '.join(unknown)}")
+        import hashlib  # noqa: PLC0415 -- only when hashing (check, --verify-record, repair)
+
         self._hashes = {name: hashlib.new(name) for name in names}
         self._size = 0
 
@@ -597,6 +744,11 @@ def _check_entry(
 
 def _canonical_tags(line: str) -> tuple[str, ...]:
     """The expanded, lower-cased tags of one ``Tag:`` value (itself when unparsable)."""
+    simple = _simple_tags(line)
+    if simple is not None:
+        return tuple(sorted(simple))
+    from packaging.tags import parse_tag  # noqa: PLC0415 -- only for unusual tags
+
     try:
         return tuple(sorted(str(t) for t in parse_tag(line)))
     except ValueError:

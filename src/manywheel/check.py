@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from manywheel.errors import UsageError
 from manywheel.policy import KNOWN_ARCHES, Policy, PolicySet
-from manywheel.report import Evidence, PolicyVerdict, WheelReport
+from manywheel.report import Evidence, PolicyVerdict, WheelReport, verdict_tags
 
 __all__ = [
     "CheckResult",
@@ -100,17 +100,6 @@ def parse_plat(text: str, policies: PolicySet) -> PlatSpec:
             f"only ({POLICIES_HINT})"
         )
     return PlatSpec(text=text, policy=policy.name, arch=arch)
-
-
-def _verdict_arch(verdict: PolicyVerdict) -> str:
-    """The ``_<arch>`` suffix of a verdict's tag (``manylinux_2_17_x86_64`` -> ``_x86_64``)."""
-    return verdict.tag[len(verdict.policy) :]
-
-
-def verdict_tags(verdict: PolicyVerdict) -> tuple[str, ...]:
-    """The canonical tag of a verdict followed by its legacy alias tags."""
-    suffix = _verdict_arch(verdict)
-    return (verdict.tag, *(alias + suffix for alias in verdict.aliases))
 
 
 def verdict_for(report: WheelReport, tag: str) -> PolicyVerdict | None:

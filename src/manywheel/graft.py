@@ -53,12 +53,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from manywheel.check import verdict_tags
 from manywheel.elf import ElfFacts
 from manywheel.linkgraph import ExternalRef, FileNode, LinkGraph
 from manywheel.patch import merge_rpath, rpath_for
 from manywheel.policy import Policy
-from manywheel.report import PolicyVerdict
+from manywheel.report import PolicyVerdict, verdict_tags
 from manywheel.wheel import WheelInfo
 from manywheel.wheelfs import SITE_PACKAGES, WHEEL_PREFIX, install_path
 

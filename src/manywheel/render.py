@@ -16,11 +16,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from manywheel.check import CheckResult, TagCheck, verdict_tags
 from manywheel.policy import Policy, PolicySet, SymbolVersion
-from manywheel.report import SCHEMA_VERSION, Evidence, PolicyVerdict, WheelReport
+from manywheel.report import SCHEMA_VERSION, Evidence, PolicyVerdict, WheelReport, verdict_tags
+
+if TYPE_CHECKING:  # `show` renders no check: manywheel.check is not imported for it
+    from manywheel.check import CheckResult, TagCheck
 
 _escape = json.encoder.encode_basestring_ascii  # json's own (C) string escaper
 

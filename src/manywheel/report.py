@@ -98,6 +98,17 @@ class PolicyVerdict:
     evidence_after_repair: tuple[Evidence, ...]
 
 
+def _verdict_arch(verdict: PolicyVerdict) -> str:
+    """The ``_<arch>`` suffix of a verdict's tag (``manylinux_2_17_x86_64`` -> ``_x86_64``)."""
+    return verdict.tag[len(verdict.policy) :]
+
+
+def verdict_tags(verdict: PolicyVerdict) -> tuple[str, ...]:
+    """The canonical tag of a verdict followed by its legacy alias tags."""
+    suffix = _verdict_arch(verdict)
+    return (verdict.tag, *(alias + suffix for alias in verdict.aliases))
+
+
 @dataclass(frozen=True, slots=True)
 class WheelReport:
     """Everything `show` prints and `check` judges, for one wheel."""

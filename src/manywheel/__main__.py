@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from manywheel.cli import main
+from manywheel.cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

@@ -42,6 +42,7 @@ from manywheel.archive import (
 from manywheel.elf import ElfFacts, ElfFile
 from manywheel.errors import InputError
 from manywheel.memberfacts import _Pieces, scan_archive
+from manywheel.zipread import WHOLE_INFLATER, WHOLE_MAX
 
 LIBZ = Path("/lib/x86_64-linux-gnu/libz.so.1")
 LIBSTDCXX = Path("/lib/x86_64-linux-gnu/libstdc++.so.6")
@@ -556,7 +557,8 @@ def test_tables_patchelf_moved_past_dynamic_are_kept_in_one_pass(
     one = one_facts(zpath, chunk_size=4096)
     same_facts(one.facts, lib)
     assert one.passes == 1
-    with ZipArchive(zpath) as archive:
+    # Streamed: a one-call inflater would read the whole member in one pass anyway.
+    with ZipArchive(zpath, whole_inflater=False) as archive:
         scan = scan_archive(archive, RecordHasher, chunk_size=4096, symbols="imports")
         (hashed,) = scan.facts
         assert hashed.passes == 1 and hashed.error is None
@@ -727,3 +729,157 @@ def test_closed_archive_refuses_reads(tmp_path: Path) -> None:
         archive.read(member)
     with pytest.raises(ValueError, match="closed archive"):
         archive.read_raw(member, 0, 4)
+
+
+# -- whole members inflated in one call (libdeflate, the `fast` and `test` extras) ------------
+
+needs_whole_inflater = pytest.mark.skipif(
+    WHOLE_INFLATER is None, reason="needs the deflate package (libdeflate)"
+)
+
+
+def hand_made_zip(path: Path, compressed: bytes, crc: int, usize: int) -> Path:
+    """One DEFLATED member ``d`` whose stored bytes are exactly ``compressed`` (APPNOTE
+    4.3.7 local header, 4.3.12 central header, 4.3.16 end record), whatever they hold."""
+    name = b"d"
+    fields = (20, 0, 8, 0, 0x21, crc, len(compressed), usize, len(name), 0)
+    local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", *fields) + name
+    central = struct.pack(
+        "<4sHH" + "HHHHIIIHHHHHII",
+        b"PK\x01\x02",
+        (3 << 8) | 20,
+        *fields,
+        0,
+        0,
+        0,
+        (stat.S_IFREG | 0o644) << 16,
+        0,
+    )
+    body = local + compressed
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, len(central + name), len(body), 0)
+    path.write_bytes(body + central + name + end)
+    return path
+
+
+def raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return packer.compress(data) + packer.flush()
+
+
+def read_both(path: Path) -> tuple[bytes | str, bytes | str]:
+    """What streaming and one-call inflating make of the only member: bytes or the error."""
+    outcomes: list[bytes | str] = []
+    for whole in (False, True):
+        with ZipArchive(path, whole_inflater=whole) as archive:
+            try:
+                outcomes.append(bytes(archive.read_whole(archive.members[0])))
+            except ArchiveError as exc:
+                outcomes.append(str(exc))
+    return outcomes[0], outcomes[1]
+
+
+@needs_whole_inflater
+@pytest.mark.parametrize("size", [1, 7, 5000, 300_000])
+def test_whole_member_equals_streamed_content(tmp_path: Path, size: int) -> None:
+    data = (os.urandom(size // 2) + bytes(size))[:size]
+    zpath = make_zip(tmp_path / "a.zip", [("d", data, DEFLATED), ("s", data, STORED)])
+    with ZipArchive(zpath) as archive:
+        assert archive.whole_inflater is WHOLE_INFLATER
+        for member in archive.members:
+            assert archive.read_whole(member) == data == archive.read(member)
+
+
+@needs_whole_inflater
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("crc", 12345, "CRC-32 mismatch"),
+        ("usize", 4000, "more than the 4000"),
+        ("usize", 6000, "inflates to 5000 bytes"),
+    ],
+)
+def test_whole_member_faults_are_named_as_when_streamed(
+    tmp_path: Path, field: str, value: int, message: str
+) -> None:
+    zpath = make_zip(tmp_path / "a.zip", [("d", os.urandom(2500) + bytes(2500), DEFLATED)])
+    patch_entry(zpath, "d", field, value)
+    streamed, whole = read_both(zpath)
+    assert isinstance(streamed, str) and message in streamed
+    assert whole == streamed
+
+
+@needs_whole_inflater
+def test_whole_member_corrupt_stream_is_named_as_when_streamed(tmp_path: Path) -> None:
+    data = os.urandom(20_000)
+    compressed = b"\xff" * len(raw_deflate(data))  # block type 3: invalid (RFC 1951 3.2.3)
+    streamed, whole = read_both(hand_made_zip(tmp_path / "a.zip", compressed, 0, len(data)))
+    assert isinstance(streamed, str) and "corrupt deflate data" in streamed
+    assert whole == streamed
+
+
+@needs_whole_inflater
+@pytest.mark.parametrize("tail", [b"\x00", b"garbage", b"trailer?"], ids=["1", "7", "8"])
+def test_whole_member_refuses_bytes_after_the_stream(tmp_path: Path, tail: bytes) -> None:
+    """Bytes between the end of the deflate stream and the end of the member's data are
+    refused both ways, even 8 bytes that spell the gzip trailer libdeflate is given."""
+    data = os.urandom(3000) + bytes(3000)
+    crc = zlib.crc32(data)
+    if tail == b"trailer?":
+        tail = struct.pack("<II", crc, len(data))
+    zpath = hand_made_zip(tmp_path / "a.zip", raw_deflate(data) + tail, crc, len(data))
+    streamed, whole = read_both(zpath)
+    assert isinstance(streamed, str) and "data after the end of the deflate stream" in streamed
+    assert whole == streamed
+
+
+@needs_whole_inflater
+def test_whole_member_limit(tmp_path: Path) -> None:
+    """Members above WHOLE_MAX are streamed (memory stays bounded); the content is the same."""
+    data = bytes(WHOLE_MAX + 1)
+    zpath = make_zip(tmp_path / "a.zip", [("d", data, DEFLATED)])
+    calls: list[int] = []
+
+    class Counting:
+        DeflateError = WHOLE_INFLATER.DeflateError  # type: ignore[union-attr]
+
+        @staticmethod
+        def gzip_decompress(framed: bytearray, size: int) -> bytearray:
+            calls.append(size)
+            return WHOLE_INFLATER.gzip_decompress(framed, size)  # type: ignore[union-attr,no-any-return]
+
+    with ZipArchive(zpath, whole_inflater=Counting) as archive:  # type: ignore[arg-type]
+        assert archive.read_whole(archive.members[0]) == data
+        assert calls == []
+    small = make_zip(tmp_path / "b.zip", [("d", data[:WHOLE_MAX], DEFLATED)])
+    with ZipArchive(small, whole_inflater=Counting) as archive:  # type: ignore[arg-type]
+        assert archive.read_whole(archive.members[0]) == data[:WHOLE_MAX]
+        assert calls == [WHOLE_MAX]
+
+
+@needs_system_libs
+@needs_whole_inflater
+def test_scan_facts_do_not_depend_on_the_inflater(
+    tmp_path: Path, native_fixtures: FixtureSet
+) -> None:
+    """The audit's scan: the same facts and hashes whether members are inflated in one
+    call or streamed; in one call, every ELF member is read in one whole pass."""
+    from manywheel.wheel import RecordHasher
+
+    files = _elf_files(native_fixtures)
+    entries = [(f"m{i}.so", p.read_bytes(), DEFLATED) for i, p in enumerate(files)]
+    zpath = make_zip(tmp_path / "a.whl", [*entries, ("x.txt", b"text\n", DEFLATED)])
+    scans = []
+    for whole in (False, True):
+        with ZipArchive(zpath, whole_inflater=whole) as archive:
+            scans.append(scan_archive(archive, RecordHasher, symbols="imports", workers=2))
+    streamed, whole_scan = scans
+    assert [m.facts for m in whole_scan.facts] == [m.facts for m in streamed.facts]
+    assert {k: h.result() for k, h in whole_scan.hashes.items()} == {
+        k: h.result() for k, h in streamed.hashes.items()
+    }
+    sizes = {name: len(data) for name, data, _ in entries}
+    assert all(m.passes == 1 and m.inflated == sizes[m.name] for m in whole_scan.facts)
+    with ZipArchive(zpath, whole_inflater=False) as archive:
+        unhashed = scan_archive(archive, symbols="imports", workers=2).facts
+    assert [m.facts for m in unhashed] == [m.facts for m in streamed.facts]
+    assert any(m.inflated < sizes[m.name] for m in unhashed)  # streaming stops early

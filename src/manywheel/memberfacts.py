@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, Protocol, TypeVar
 
@@ -43,7 +43,7 @@ from manywheel.elf import (
     ProgramHeader,
     SymbolScope,
 )
-from manywheel.zipread import DEFAULT_CHUNK, STORED, ZipArchive, ZipMember
+from manywheel.zipread import DEFAULT_CHUNK, STORED, WHOLE_MAX, ZipArchive, ZipMember
 
 __all__ = [
     "DEFAULT_HEAD_WINDOW",
@@ -81,7 +81,7 @@ _PF_X: Final = 0x1
 class ContentHasher(Protocol):
     """Anything fed a member's content chunk by chunk (e.g. ``wheel.RecordHasher``)."""
 
-    def update(self, data: bytes) -> None: ...
+    def update(self, data: bytes | bytearray) -> None: ...
 
 
 _H = TypeVar("_H", bound=ContentHasher)
@@ -557,18 +557,67 @@ def archive_facts(
             archive, member, head_window, max_kept, chunk_size, symbols=symbols
         )
 
-    count = workers or os.cpu_count() or 1
-    if count == 1 or len(elf_members) <= 1:
-        return tuple(one(m) for m in elf_members)
+    results: list[MemberFacts | None] = [None] * len(elf_members)
+
+    def run(i: int) -> None:
+        results[i] = one(elf_members[i])
+
     order = sorted(range(len(elf_members)), key=lambda i: -elf_members[i].compress_size)
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="manywheel-elf") as pool:
-        futures = {i: pool.submit(one, elf_members[i]) for i in order}
-        try:
-            return tuple(futures[i].result() for i in range(len(elf_members)))
-        except BaseException:
-            for future in futures.values():
-                future.cancel()
-            raise
+    _run_parallel(order, run, workers or os.cpu_count() or 1)
+    return tuple(r for r in results if r is not None)
+
+
+_T = TypeVar("_T")
+
+
+def _run_parallel(tasks: Sequence[_T], run: Callable[[_T], None], count: int) -> None:
+    """``run(task)`` for every task, in order of ``tasks``, on ``count`` threads (this
+    one among them); the first exception stops handing out tasks and is re-raised once
+    every thread has stopped.
+
+    Plain threads rather than :mod:`concurrent.futures`: the work is a fixed list, and
+    importing the futures machinery (and :mod:`logging` with it) costs more than a
+    small wheel's whole scan.
+    """
+    if count <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            run(task)
+        return
+    pending: Iterator[_T] = iter(tasks)
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        while True:
+            with lock:
+                if failures:
+                    return
+                try:
+                    task = next(pending)
+                except StopIteration:
+                    return
+            try:
+                run(task)
+            except BaseException as exc:
+                with lock:
+                    failures.append(exc)
+                return
+
+    helpers = [
+        threading.Thread(target=work, name=f"manywheel-scan-{i}", daemon=True)
+        for i in range(min(count, len(tasks)) - 1)
+    ]
+    for thread in helpers:
+        thread.start()
+    try:
+        work()
+    finally:
+        with lock:
+            pending = iter(())  # an interrupt here: hand out nothing more
+        for thread in helpers:
+            thread.join()
+    if failures:
+        raise failures[0]
 
 
 # ---------------------------------------------------------------------------
@@ -629,6 +678,12 @@ def _scan_member(
     facts: MemberFacts | None = None
     hashed: _H | None = None
     if _is_elf(archive, member):
+        if _read_whole(archive, member, max_kept):
+            data = archive.read_whole(member)
+            if new_hasher is not None:
+                hashed = new_hasher()
+                hashed.update(data)
+            return _buffer_facts(member.name, data, symbols), hashed
         if member.method == STORED or new_hasher is None:
             facts = _elf_member_facts(
                 archive, member, head_window, max_kept, chunk_size, symbols=symbols
@@ -649,15 +704,35 @@ def _scan_small(
     archive: ZipArchive, member: ZipMember, hasher: _H, symbols: SymbolScope
 ) -> tuple[MemberFacts | None, _H]:
     """A small member read whole (CRC-checked): hashed, and parsed when it is ELF."""
-    data = archive.read(member)
+    data = archive.read_whole(member)
     hasher.update(data)
     if member.is_dir or data[: len(ELF_MAGIC)] != ELF_MAGIC:
         return None, hasher
+    return _buffer_facts(member.name, data, symbols), hasher
+
+
+def _read_whole(archive: ZipArchive, member: ZipMember, max_kept: int) -> bool:
+    """Whether to inflate an ELF member whole in one call rather than stream it.
+
+    When a one-call inflater is there (:attr:`~manywheel.zipread.ZipArchive.whole_inflater`)
+    and the member fits both :data:`~manywheel.zipread.WHOLE_MAX` and ``max_kept``:
+    inflating all of it that way costs less than streaming the part the facts need
+    (numpy's OpenBLAS: the tables patchelf moved sit at its end anyway).
+    """
+    return (
+        archive.whole_inflater is not None
+        and member.method != STORED
+        and member.file_size <= min(WHOLE_MAX, max_kept)
+    )
+
+
+def _buffer_facts(name: str, data: bytes | bytearray, symbols: SymbolScope) -> MemberFacts:
+    """The facts of a member held whole in memory (inflated in one pass)."""
     try:
-        facts = ElfFile(BufferSource(data, member.name), member.name).facts(symbols)
+        facts = ElfFile(BufferSource(data, name), name).facts(symbols)
     except ElfError as exc:
-        return MemberFacts(member.name, None, str(exc), 1, len(data), len(data)), hasher
-    return MemberFacts(member.name, facts, None, 1, len(data), len(data)), hasher
+        return MemberFacts(name, None, str(exc), 1, len(data), len(data))
+    return MemberFacts(name, facts, None, 1, len(data), len(data))
 
 
 def scan_archive(
@@ -702,21 +777,7 @@ def scan_archive(
             else:
                 results[i] = _scan_member(archive, files[i], hasher, options)
 
-    tasks = _tasks(files)
-    count = workers or os.cpu_count() or 1
-    if count == 1 or len(tasks) <= 1:
-        for task in tasks:
-            run(task)
-    else:
-        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="manywheel-scan") as pool:
-            futures = [pool.submit(run, task) for task in tasks]
-            try:
-                for future in futures:
-                    future.result()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+    _run_parallel(_tasks(files), run, workers or os.cpu_count() or 1)
     hashes: dict[str, _H] = {}
     for member, (_, digest) in zip(files, results, strict=True):
         if digest is not None:

@@ -34,6 +34,10 @@ Limits (bad input is normal input):
   chunks of at most ``chunk_size`` bytes, from input slices of ``chunk_size / 4`` (at
   least :data:`MIN_INPUT_CHUNK`), so memory per inflating thread is bounded by about
   ``1.25 * chunk_size`` plus the inflater's state (a 32 KiB window for zlib).
+* :meth:`ZipArchive.read_whole` inflates a member of at most :data:`WHOLE_MAX` bytes
+  in one call when libdeflate is installed (the ``deflate`` package, the ``fast``
+  extra): about 1.4x faster than the fastest streaming inflater, at the price of the
+  whole member in memory, hence the cap.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ from manywheel.errors import InputError
 __all__ = [
     "DEFLATE_MAX_RATIO",
     "INFLATER",
+    "WHOLE_INFLATER",
+    "WHOLE_MAX",
     "ArchiveError",
     "ZipArchive",
     "ZipMember",
@@ -87,6 +93,31 @@ def _pick_inflater() -> ModuleType:
 
 INFLATER: Final[ModuleType] = _pick_inflater()
 """The module whose ``decompressobj``/``crc32`` inflate members (isal, zlib-ng or zlib)."""
+
+
+def _pick_whole_inflater() -> ModuleType | None:
+    """libdeflate (the ``deflate`` package) when installed: it inflates a whole member
+    into one buffer of known size 1.3-1.4x faster than isal streams it (OpenBLAS from
+    numpy's wheel, 25 MB: 27 ms against 38 ms), releasing the GIL. None otherwise."""
+    try:
+        import deflate  # noqa: PLC0415
+    except ImportError:
+        return None
+    module: ModuleType = deflate
+    return module
+
+
+WHOLE_INFLATER: Final[ModuleType | None] = _pick_whole_inflater()
+"""libdeflate's module for :meth:`ZipArchive.read_whole`, or None (streaming only)."""
+
+WHOLE_MAX: Final = 32 * 1024 * 1024
+"""The biggest member :meth:`ZipArchive.read_whole` inflates in one call (memory bound)."""
+
+# RFC 1952 member header (no name, no extra, OS unknown) and trailer: a raw DEFLATE
+# stream framed as gzip makes libdeflate check the CRC-32 and the size, and refuse
+# bytes between the end of the stream and the end of the compressed data.
+_GZIP_HEADER: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+_GZIP_TRAILER = struct.Struct("<II")
 
 DEFLATE_MAX_RATIO: Final = 1032
 MIN_INPUT_CHUNK: Final = 64 * 1024
@@ -185,7 +216,8 @@ class ZipArchive:
     Thread-safe for reading: every method only makes positional reads (``os.pread``)
     on the shared descriptor. Use it as a context manager, or call :meth:`close`.
     ``inflater`` overrides :data:`INFLATER` (any module with zlib's ``decompressobj``,
-    ``crc32`` and ``error``).
+    ``crc32`` and ``error``); ``whole_inflater`` is :data:`WHOLE_INFLATER` when True,
+    none when False or None (streaming only), else the module given.
     """
 
     def __init__(
@@ -194,9 +226,15 @@ class ZipArchive:
         *,
         max_member_size: int = DEFAULT_MAX_MEMBER_SIZE,
         inflater: ModuleType | None = None,
+        whole_inflater: ModuleType | bool | None = True,
     ) -> None:
         self.path = os.fspath(path)
         self.inflater: ModuleType = INFLATER if inflater is None else inflater
+        self.whole_inflater: ModuleType | None = (
+            (WHOLE_INFLATER if whole_inflater else None)
+            if isinstance(whole_inflater, bool)
+            else whole_inflater
+        )
         self._label = os.path.basename(self.path)
         try:
             self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
@@ -309,6 +347,58 @@ class ZipArchive:
     def read(self, member: ZipMember) -> bytes:
         """The whole uncompressed content, CRC-checked (for small members: WHEEL, RECORD)."""
         return b"".join(self.iter_content(member))
+
+    def read_whole(self, member: ZipMember) -> bytes | bytearray:
+        """The whole uncompressed content in one buffer, size- and CRC-checked.
+
+        A DEFLATED member of at most :data:`WHOLE_MAX` bytes is inflated in one call by
+        :attr:`whole_inflater` when there is one; anything else, and any member that
+        call refuses, goes through :meth:`iter_content`, which names the fault.
+        """
+        if (
+            self.whole_inflater is not None
+            and member.method == DEFLATED
+            and 0 < member.file_size <= WHOLE_MAX
+        ):
+            out = self._inflate_whole(self.whole_inflater, member)
+            if out is not None:
+                return out
+        return self.read(member)
+
+    def _inflate_whole(self, module: ModuleType, member: ZipMember) -> bytearray | None:
+        """``member`` inflated by libdeflate as one gzip member (see :data:`_GZIP_HEADER`),
+        or None when libdeflate refuses it or the framing could be fooled."""
+        size = member.compress_size
+        trailer = _GZIP_TRAILER.pack(member.crc32, member.file_size & 0xFFFFFFFF)
+        start = len(_GZIP_HEADER)
+        framed = bytearray(start + size + _GZIP_TRAILER.size)
+        framed[:start] = _GZIP_HEADER
+        self._pread_into(memoryview(framed)[start : start + size], member.data_offset)
+        if framed[start + size - _GZIP_TRAILER.size : start + size] == trailer:
+            return None  # the data could end in a trailer of its own: let streaming judge
+        framed[start + size :] = trailer
+        try:
+            out: bytearray = module.gzip_decompress(framed, member.file_size)
+        except module.DeflateError:
+            return None
+        return out if len(out) == member.file_size else None
+
+    def _pread_into(self, view: memoryview, offset: int) -> None:
+        """Fill ``view`` with the archive's bytes at ``offset`` (``preadv``, no copy)."""
+        if self._closed:
+            raise ValueError(f"{self._label}: read from a closed archive")
+        done = 0
+        try:
+            while done < len(view):
+                got = os.preadv(self._fd, [view[done:]], offset + done)
+                if not got:
+                    raise ArchiveError(
+                        f"{self._label}: the file became shorter while it was read "
+                        f"(no data at offset {offset + done})"
+                    )
+                done += got
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
 
     def read_prefix(self, member: ZipMember, length: int) -> bytes:
         """The first ``length`` bytes of content (fewer if the member is shorter), no CRC check.

@@ -444,10 +444,45 @@ class _Searched:
     obj: LoadedObject | None
     fs: Filesystem | None
     origin: str | None
+    #: The requester's path, which its own DT_RPATH/DT_RUNPATH rules name as owner.
+    owner: str | None = None
+
+
+def _reowned(done: _Searched, owner: str) -> _Searched:
+    """``done`` as found by the requester at ``owner``: its own (not inherited)
+    DT_RPATH/DT_RUNPATH rules name ``owner``; nothing else in a search names the
+    requester (the notes do, so a search with notes is never shared)."""
+    if done.owner == owner:
+        return done
+    rules: dict[Rule, Rule] = {}
+
+    def swap(rule: Rule) -> Rule:
+        if rule.owner != done.owner or rule.inherited or rule.kind not in ("rpath", "runpath"):
+            return rule
+        new = rules.get(rule)
+        if new is None:
+            new = rules[rule] = Rule(rule.kind, owner, rule.entry, False)
+        return new
+
+    return _Searched(
+        status=done.status,
+        rule=swap(done.rule) if done.rule is not None else None,
+        path=done.path,
+        realpath=done.realpath,
+        tried=tuple(Attempt(a.path, swap(a.rule), a.result, a.detail) for a in done.tried),
+        error=done.error,
+        notes=done.notes,
+        obj=done.obj,
+        fs=done.fs,
+        origin=done.origin,
+        owner=owner,
+    )
 
 
 #: (resolver invariants, name, requester's search inputs) -> the search's outcome. A
 #: search depends only on these (the view's files do not change during a session).
+#: Also ("any requester", invariants, name, inputs but the requester's path) -> an
+#: outcome without notes, for :func:`_reowned`.
 _SearchMemo = dict[tuple[object, ...], _Searched]
 _Verdict = Literal["ok", "skip", "fatal"]
 #: (resolver invariants, id(view), path) -> (result, detail, verdict) of opening a file.
@@ -822,19 +857,30 @@ class _Resolver:
             )
         return self._invariants
 
-    def _search_key(self, name: str, requester: _Loaded) -> tuple[object, ...]:
-        """Everything :meth:`_search` reads besides the view's (unchanging) files."""
+    def _search_key(
+        self, name: str, requester: _Loaded
+    ) -> tuple[tuple[object, ...], tuple[object, ...]]:
+        """Everything :meth:`_search` reads besides the view's (unchanging) files; and
+        the same without the requester's path (see :func:`_reowned`)."""
         obj = requester.obj
-        own = (obj.path, obj.rpath, obj.runpath, obj.nodeflib, requester.origin, id(requester.fs))
+        own = (obj.rpath, obj.runpath, obj.nodeflib, requester.origin, id(requester.fs))
         inherited: list[tuple[object, ...]] = []
         if "/" not in name and (self.libc != "glibc" or obj.runpath is None):
+            # glibc reads a loader's DT_RPATH only when it has no DT_RUNPATH
+            # (glibc_candidates); musl reads either of every loader up the chain.
+            glibc = self.libc == "glibc"
             chain = requester.loader
             while chain is not None:
                 up = chain.obj
-                if up.rpath is not None or up.runpath is not None:
+                if (
+                    (up.rpath is not None and up.runpath is None)
+                    if glibc
+                    else (up.rpath is not None or up.runpath is not None)
+                ):
                     inherited.append((up.path, up.rpath, up.runpath, chain.origin, id(chain.fs)))
                 chain = chain.loader
-        return (self._search_invariants(), name, own, tuple(inherited))
+        common = (self._search_invariants(), name, own, tuple(inherited))
+        return (*common, obj.path), ("any requester", *common)
 
     def search(self, name: str, requester: _Loaded) -> _Node:
         """Search ``name`` for ``requester``, without looking at loaded objects.
@@ -842,25 +888,36 @@ class _Resolver:
         The outcome is memoized per name and search inputs (:meth:`_search_key`); each
         call gets fresh bookkeeping (a new :class:`_Loaded` loaded by ``requester``).
         """
-        key = self._search_key(name, requester)
+        key, shared_key = self._search_key(name, requester)
         done = self.searches.get(key)
         if done is None:
-            node = self._search(name, requester)
-            loaded = node.loaded
-            done = _Searched(
-                status=node.status,
-                rule=node.rule,
-                path=node.path,
-                realpath=node.realpath,
-                tried=tuple(node.tried),
-                error=node.error,
-                notes=tuple(node.notes),
-                obj=loaded.obj if loaded is not None else None,
-                fs=loaded.fs if loaded is not None else None,
-                origin=loaded.origin if loaded is not None else None,
-            )
-            self.searches[key] = done
-            return node
+            # The same search by another requester with the same search inputs (roots
+            # in one directory with one RUNPATH): the same outcome, the rules of the
+            # requester's own entries naming it instead.
+            owner = requester.obj.path
+            shared = self.searches.get(shared_key)
+            if shared is not None:
+                done = self.searches[key] = _reowned(shared, owner)
+            else:
+                node = self._search(name, requester)
+                loaded = node.loaded
+                done = _Searched(
+                    status=node.status,
+                    rule=node.rule,
+                    path=node.path,
+                    realpath=node.realpath,
+                    tried=tuple(node.tried),
+                    error=node.error,
+                    notes=tuple(node.notes),
+                    obj=loaded.obj if loaded is not None else None,
+                    fs=loaded.fs if loaded is not None else None,
+                    origin=loaded.origin if loaded is not None else None,
+                    owner=owner,
+                )
+                self.searches[key] = done
+                if not done.notes:  # notes name the requester: not shared
+                    self.searches[shared_key] = done
+                return node
         node = _Node(
             name,
             done.status,

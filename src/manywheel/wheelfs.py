@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from manywheel.elf import ElfFacts
 from manywheel.errors import ElfError
@@ -66,19 +65,13 @@ def install_path(member: str) -> str:
     return f"{SITE_PACKAGES}/{member}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Member:
-    name: str  # the zip path
-    facts: ElfFacts | None
-    error: str | None  # set for a malformed ELF member
-
-
 class WheelFilesystem:
     """A :class:`~manywheel.ldfs.Filesystem`: wheel members over a host view.
 
     ``elf`` maps member names to their facts (None with ``errors[name]`` for a
-    malformed member); ``others`` are the remaining file members (not ELF). The first
-    member installed at a path wins; later ones are listed in :attr:`collisions`.
+    malformed member); ``others`` are the remaining file members (not ELF; a name also
+    in ``elf`` is that ELF member). The first member installed at a path wins; later
+    ones are listed in :attr:`collisions`.
     """
 
     def __init__(
@@ -89,28 +82,36 @@ class WheelFilesystem:
         errors: Mapping[str, str] | None = None,
     ) -> None:
         self.host = host
-        errors = errors or {}
-        self._files: dict[str, _Member] = {}
+        self._errors = dict(errors or {})
+        self._elf = dict(elf)
+        # installed path -> member name (a wheel has 10^4 members: plain dicts and sets)
+        self._files: dict[str, str] = {}
         self._dirs: set[str] = {WHEEL_PREFIX}
         self.collisions: list[tuple[str, str]] = []  # (kept member, hidden member)
-        for name, facts in elf.items():
-            self._add(_Member(name, facts, errors.get(name)))
-        for name in others:
-            if not name.endswith("/"):
-                self._add(_Member(name, None, None))
+        self._add(elf)
+        self._add(name for name in others if not name.endswith("/") and name not in elf)
 
-    def _add(self, member: _Member) -> None:
-        path = install_path(member.name)
-        kept = self._files.get(path)
-        if kept is not None:
-            self.collisions.append((kept.name, member.name))
-            return
-        self._files[path] = member
-        parent = posixpath.dirname(path)
-        dirs = self._dirs
-        while parent not in dirs and parent != "/":
-            dirs.add(parent)
-            parent = parent.rpartition("/")[0] or "/"  # dirname of a normalised path
+    def _add(self, names: Iterable[str]) -> None:
+        files, dirs, collisions = self._files, self._dirs, self.collisions
+        heads: set[str] = set()
+        prefix = SITE_PACKAGES + "/"
+        for name in names:
+            # install_path, its common case inline: no ``.data/`` scheme, not absolute.
+            path = install_path(name) if ".data/" in name or name[:1] == "/" else prefix + name
+            kept = files.get(path)
+            if kept is not None:
+                collisions.append((kept, name))
+                continue
+            files[path] = name
+            # Every path under one directory has the same parents: walk them once.
+            head = path.rpartition("/")[0]
+            if head in heads:
+                continue
+            heads.add(head)
+            parent = posixpath.dirname(path)
+            while parent not in dirs and parent != "/":
+                dirs.add(parent)
+                parent = parent.rpartition("/")[0] or "/"  # dirname of a normalised path
 
     # -- where a path lives
 
@@ -136,8 +137,7 @@ class WheelFilesystem:
     def member_at(self, path: str) -> str | None:
         """The zip name of the member installed at ``path``, if any."""
         inside, norm = self._split(path)
-        member = self._files.get(norm) if inside else None
-        return member.name if member is not None else None
+        return self._files.get(norm) if inside else None
 
     # -- the Filesystem protocol
 
@@ -173,9 +173,10 @@ class WheelFilesystem:
         member = self._files.get(norm)
         if member is None:
             raise FileNotFoundError(2, "no such member", norm)
-        if member.facts is not None:
-            return member.facts
-        raise ElfError(member.error or f"{member.name}: not an ELF file")
+        facts = self._elf.get(member)
+        if facts is not None:
+            return facts
+        raise ElfError(self._errors.get(member) or f"{member}: not an ELF file")
 
     def host_path(self, path: str) -> str | None:
         inside, norm = self._split(path)

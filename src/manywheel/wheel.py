@@ -22,12 +22,10 @@ Inconsistencies an installer could live with become :class:`~manywheel.report.Ev
 
 from __future__ import annotations
 
-import binascii
 import csv
 import dataclasses
 import io
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,19 +91,53 @@ MAX_WHEEL_SIZE: Final = 1024 * 1024
 MAX_RECORD_SIZE: Final = 256 * 1024 * 1024
 
 _FILENAME_FORMAT: Final = "PEP 427: {name}-{version}(-{build})?-{python}-{abi}-{platform}.whl"
-_WHEEL_VERSION: Final = re.compile(r"(\d+)\.(\d+)")
-_DRIVE: Final = re.compile(r"[A-Za-z]:")
 
 
 # -- filename ------------------------------------------------------------------------------
 
 
-_SIMPLE_NAME: Final = re.compile(r"[A-Za-z0-9._]+")
-_SIMPLE_VERSION: Final = re.compile(
-    r"\d{1,18}(?:\.\d{1,18})*(?:(?:a|b|rc)\d{1,18})?(?:\.post\d{1,18})?(?:\.dev\d{1,18})?"
-    r"(?:\+[a-z0-9]+(?:\.[a-z0-9]+)*)?"
-)
-_SIMPLE_BUILD: Final = re.compile(r"\d{1,18}[A-Za-z0-9_.]*")
+def _wheel_version(text: str) -> tuple[int, int] | None:
+    """``MAJOR.MINOR`` (decimal digits, ``(\\d+)\\.(\\d+)``) as numbers, else None."""
+    major, dot, minor = text.partition(".")
+    if not dot or not major.isdecimal() or not minor.isdecimal():
+        return None
+    return int(major), int(minor)
+
+
+def _plain_number(text: str) -> bool:
+    return text.isdigit() and len(text) <= 18  # ASCII digits here: callers check isascii
+
+
+def _plain_version(version: str) -> bool:
+    """Whether ``version`` is a PEP 440 version in normal form of the everyday kind:
+    ``N(.N)*[{a|b|rc}N][.postN][.devN][+local]`` in ASCII, numbers of at most 18 digits,
+    local segments lower-case letters and digits. Every such string is valid (packaging
+    parses it); False says nothing either way."""
+    if not version.isascii():
+        return False
+    public, plus, local = version.partition("+")
+    if plus and not all(p.isalnum() and p == p.lower() for p in local.split(".")):
+        return False
+    parts = public.split(".")
+    if parts[-1].startswith("dev") and not _plain_number(parts.pop()[3:]):
+        return False
+    if parts and parts[-1].startswith("post") and not _plain_number(parts.pop()[4:]):
+        return False
+    if not parts:
+        return False
+    for marker in ("rc", "a", "b"):
+        release, found, number = parts[-1].partition(marker)
+        if found:
+            if not _plain_number(number):
+                return False
+            parts[-1] = release
+            break
+    return all(_plain_number(p) for p in parts)
+
+
+def _plain_word(text: str) -> bool:
+    """ASCII letters, digits, ``.`` and ``_`` only, at least one."""
+    return text.isascii() and (text.replace(".", "").replace("_", "") or "_").isalnum()
 
 
 def _simple_tags(tag: str) -> tuple[str, ...] | None:
@@ -140,11 +172,9 @@ def _simple_wheel_filename(base: str) -> tuple[str, str, str | None, tuple[str, 
         return None
     name, version = parts[0], parts[1]
     build = parts[2] if len(parts) == 6 else None
-    if "__" in name or not _SIMPLE_NAME.fullmatch(name):
+    if "__" in name or not _plain_word(name) or not _plain_version(version):
         return None
-    if not _SIMPLE_VERSION.fullmatch(version):
-        return None
-    if build is not None and not _SIMPLE_BUILD.fullmatch(build):
+    if build is not None and not (_plain_word(build) and build[0].isdigit() and len(build) <= 18):
         return None
     tags = _simple_tags("-".join(parts[-3:]))
     if tags is None:
@@ -215,9 +245,9 @@ class WheelMetadata:
     @property
     def version_tuple(self) -> tuple[int, int]:
         """``Wheel-Version`` as ``(major, minor)``."""
-        match = _WHEEL_VERSION.fullmatch(self.wheel_version)
-        assert match is not None  # checked by parse_wheel_metadata
-        return int(match.group(1)), int(match.group(2))
+        numbers = _wheel_version(self.wheel_version)
+        assert numbers is not None  # checked by parse_wheel_metadata
+        return numbers
 
 
 def parse_wheel_metadata(text: str, source: str) -> WheelMetadata:
@@ -235,10 +265,10 @@ def parse_wheel_metadata(text: str, source: str) -> WheelMetadata:
     if len(set(versions)) > 1:
         raise InputError(f"{source}: conflicting Wheel-Version headers: {', '.join(versions)}")
     version = versions[0]
-    match = _WHEEL_VERSION.fullmatch(version)
-    if match is None:
+    numbers = _wheel_version(version)
+    if numbers is None:
         raise InputError(f"{source}: Wheel-Version {version!r} is not of the form MAJOR.MINOR")
-    major, minor = int(match.group(1)), int(match.group(2))
+    major, minor = numbers
     if major > SUPPORTED_WHEEL_MAJOR:
         raise InputError(
             f"{source}: Wheel-Version {version} is not supported "
@@ -273,8 +303,15 @@ def parse_wheel_metadata(text: str, source: str) -> WheelMetadata:
     )
 
 
-_HEADER_START: Final = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
-"""A line that continues the header block: ``email.feedparser.headerRE``."""
+def _continues_headers(line: str) -> bool:
+    """Whether ``line`` belongs to the header block: ``email.feedparser.headerRE``,
+    ``From |[\\041-\\071\\073-\\176]*:|[\\t ]`` (a field name of printable ASCII but
+    space and colon, then a colon; a continuation; an envelope line)."""
+    if line[0] in " \t" or line.startswith("From "):
+        return True
+    colon = line.find(":")
+    name = line[:colon]
+    return colon >= 0 and name.isascii() and name.isprintable() and " " not in name
 
 
 def _header_fields(text: str) -> list[tuple[str, str]]:
@@ -294,7 +331,7 @@ def _header_fields(text: str) -> list[tuple[str, str]]:
         return _email_header_fields(text)
     block: list[str] = []
     for line in io.StringIO(text, newline="").readlines():  # splits at \r\n, \r, \n
-        if not _HEADER_START.match(line):
+        if not _continues_headers(line):
             break
         block.append(line)
     fields: list[tuple[str, str]] = []
@@ -521,6 +558,8 @@ def _b64(raw: bytes) -> str:
     """urlsafe base64 without padding: RECORD's digest encoding (PEP 427).
 
     What ``base64.urlsafe_b64encode`` does, without importing :mod:`base64`."""
+    import binascii  # noqa: PLC0415 -- only when hashing
+
     return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
@@ -614,7 +653,7 @@ def member_digests(
 
 def _invalid_path(path: str) -> str | None:
     """Why ``path`` cannot name a member of a wheel (None when it can)."""
-    if path.startswith("/") or _DRIVE.match(path):
+    if path.startswith("/") or (path[1:2] == ":" and path[0].isascii() and path[0].isalpha()):
         return "an absolute path"
     if "\\" in path:
         return "a path with a backslash"

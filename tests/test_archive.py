@@ -19,7 +19,7 @@ import subprocess
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 
@@ -237,6 +237,33 @@ def test_wrong_entry_count(tmp_path: Path) -> None:
 def test_bad_names(tmp_path: Path, name: str, message: str) -> None:
     zpath = make_zip(tmp_path / "a.zip", [("ok", b"", STORED), (name, b"x", DEFLATED)])
     assert message in refusal(zpath)
+
+
+def _refused(check: Callable[[], None]) -> str | None:
+    try:
+        check()
+    except ArchiveError as exc:
+        return str(exc)
+    return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.text(alphabet="ab/.\\\x00:C\n", min_size=0, max_size=8), min_size=1, max_size=6))
+def test_names_checked_at_once_as_one_by_one(names: list[str]) -> None:
+    """The whole-directory name check refuses exactly what the per-name rules refuse,
+    with the same message (it only skips them when no name can break one)."""
+    from manywheel.zipread import _check_name, _check_names
+
+    def one_by_one() -> None:
+        for name in names:
+            _check_name(name, "w")
+
+    expected = _refused(one_by_one)
+    got = _refused(lambda: _check_names(names, "w"))
+    if expected is not None:
+        assert got == expected
+    else:
+        assert got is None or "duplicate" in got or "both a file and a directory" in got
 
 
 def test_duplicate_names(tmp_path: Path) -> None:

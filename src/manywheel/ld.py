@@ -333,7 +333,7 @@ def _join(directory: str, name: str) -> str:
 # --------------------------------------------------------------------------- resolver
 
 
-@dataclass
+@dataclass(slots=True)
 class _Loaded:
     """A loaded object during resolution (mutable bookkeeping)."""
 
@@ -345,7 +345,7 @@ class _Loaded:
     children: list[_Node] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Node:
     name: str
     status: ResolutionStatus
@@ -381,7 +381,7 @@ class _Node:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     directory: str | None  # None: ``path`` is complete (cache entry, DT_NEEDED path)
     rule: Rule
@@ -454,15 +454,12 @@ def _reowned(done: _Searched, owner: str) -> _Searched:
     requester (the notes do, so a search with notes is never shared)."""
     if done.owner == owner:
         return done
-    rules: dict[Rule, Rule] = {}
+    old = done.owner
 
     def swap(rule: Rule) -> Rule:
-        if rule.owner != done.owner or rule.inherited or rule.kind not in ("rpath", "runpath"):
+        if rule.owner != old or rule.inherited or rule.kind not in ("rpath", "runpath"):
             return rule
-        new = rules.get(rule)
-        if new is None:
-            new = rules[rule] = Rule(rule.kind, owner, rule.entry, False)
-        return new
+        return Rule(rule.kind, owner, rule.entry, False)
 
     return _Searched(
         status=done.status,
@@ -500,10 +497,14 @@ class _Resolver:
         memo: _Memo | None = None,
         searches: _SearchMemo | None = None,
         probes: _ProbeMemo | None = None,
+        tokens: dict[tuple[object, ...], int] | None = None,
     ) -> None:
         self.memo: _Memo = {} if memo is None else memo
+        # the search invariants -> a small int standing for them in memo keys (hashed
+        # per lookup: a tuple's hash is not cached)
+        self.tokens: dict[tuple[object, ...], int] = {} if tokens is None else tokens
         self.searches: _SearchMemo = {} if searches is None else searches
-        self._invariants: tuple[object, ...] | None = None
+        self._invariants: int | None = None
         # (invariants, id(fs), path) -> (result, detail, verdict) of opening the file
         self.probes: _ProbeMemo = {} if probes is None else probes
         self.config = config
@@ -836,11 +837,12 @@ class _Resolver:
     def _musl_reserved(self, name: str) -> bool:
         return name.startswith("lib") and any(name[3:].startswith(r) for r in _MUSL_RESERVED)
 
-    def _search_invariants(self) -> tuple[object, ...]:
-        """What every search and probe of this resolver reads from the root and config."""
+    def _search_invariants(self) -> int:
+        """What every search and probe of this resolver reads from the root and config
+        (a token: equal tokens, equal invariants)."""
         if self._invariants is None:
             want = self.root_header
-            self._invariants = (
+            invariants = (
                 self.libc,
                 want.elf_class,
                 want.byte_order,
@@ -855,6 +857,7 @@ class _Resolver:
                 self.musl_dirs,
                 self.musl_dirs_rule,
             )
+            self._invariants = self.tokens.setdefault(invariants, len(self.tokens))
         return self._invariants
 
     def _search_key(
@@ -888,6 +891,32 @@ class _Resolver:
         The outcome is memoized per name and search inputs (:meth:`_search_key`); each
         call gets fresh bookkeeping (a new :class:`_Loaded` loaded by ``requester``).
         """
+        done, node = self._searched(name, requester)
+        if node is not None:
+            return node
+        node = _Node(
+            name,
+            done.status,
+            done.rule,
+            path=done.path,
+            realpath=done.realpath,
+            tried=list(done.tried),
+            error=done.error,
+            notes=list(done.notes),
+        )
+        if done.obj is not None and done.fs is not None and done.path is not None:
+            node.loaded = _Loaded(
+                obj=done.obj,
+                fs=done.fs,
+                origin=done.origin,
+                loader=requester,
+                names={name, done.path},
+            )
+        return node
+
+    def _searched(self, name: str, requester: _Loaded) -> tuple[_Searched, _Node | None]:
+        """The memoized outcome of :meth:`_search`, and the node when it was searched
+        now (None when the outcome was known)."""
         key, shared_key = self._search_key(name, requester)
         done = self.searches.get(key)
         if done is None:
@@ -917,26 +946,8 @@ class _Resolver:
                 self.searches[key] = done
                 if not done.notes:  # notes name the requester: not shared
                     self.searches[shared_key] = done
-                return node
-        node = _Node(
-            name,
-            done.status,
-            done.rule,
-            path=done.path,
-            realpath=done.realpath,
-            tried=list(done.tried),
-            error=done.error,
-            notes=list(done.notes),
-        )
-        if done.obj is not None and done.fs is not None and done.path is not None:
-            node.loaded = _Loaded(
-                obj=done.obj,
-                fs=done.fs,
-                origin=done.origin,
-                loader=requester,
-                names={name, done.path},
-            )
-        return node
+                return done, node
+        return done, None
 
     def _search(self, name: str, requester: _Loaded) -> _Node:
         node = _Node(name, "not-found", None)
@@ -1054,7 +1065,7 @@ class _Resolver:
                 "the same file as an object already loaded"
             )
         elif by_name and "/" not in name:
-            own = self.search(name, requester)
+            own, _ = self._searched(name, requester)
             if own.status != "found":
                 node.own_search = "not found"
                 node.notes.append(
@@ -1194,13 +1205,16 @@ def _resolve_root(
     memo: _Memo | None,
     searches: _SearchMemo | None = None,
     probes: _ProbeMemo | None = None,
+    tokens: dict[tuple[object, ...], int] | None = None,
 ) -> DependencyTree:
     """The tree of ``root`` (at ``logical`` in ``root_fs``), searched in ``view``."""
     libc, why = _detect_libc(config, root)
     notes: list[str] = []
     if why:
         notes.append(f"musl rules used: {why}")
-    resolver = _Resolver(config, view, root, libc, memo=memo, searches=searches, probes=probes)
+    resolver = _Resolver(
+        config, view, root, libc, memo=memo, searches=searches, probes=probes, tokens=tokens
+    )
     if root.interpreter is None and root.elf_type == _ET_EXEC:
         notes.append("statically linked: no interpreter")
     if libc == "glibc":
@@ -1252,6 +1266,7 @@ class LoaderSession:
         self._memo: _Memo = {}
         self._searches: _SearchMemo = {}
         self._probes: _ProbeMemo = {}
+        self._tokens: dict[tuple[object, ...], int] = {}
 
     def resolve(self, path: str) -> DependencyTree:
         """The tree of the ELF file at ``path`` in the view (an absolute view path).
@@ -1268,4 +1283,5 @@ class LoaderSession:
             memo=self._memo,
             searches=self._searches,
             probes=self._probes,
+            tokens=self._tokens,
         )

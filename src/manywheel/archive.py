@@ -23,17 +23,16 @@ from manywheel.memberfacts import (
 )
 from manywheel.zipread import (
     DEFLATE_MAX_RATIO,
-    INFLATER,
     ArchiveError,
     ZipArchive,
     ZipMember,
+    streaming_inflater,
 )
 
 __all__ = [
     "DEFAULT_HEAD_WINDOW",
     "DEFAULT_MAX_KEPT",
     "DEFLATE_MAX_RATIO",
-    "INFLATER",
     "ArchiveError",
     "MemberFacts",
     "MissingRange",
@@ -43,6 +42,7 @@ __all__ = [
     "ZipMember",
     "archive_facts",
     "member_facts",
+    "streaming_inflater",
     "wheel_elf_facts",
 ]
 

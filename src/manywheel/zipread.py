@@ -42,6 +42,7 @@ Limits (bad input is normal input):
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import re
@@ -58,12 +59,12 @@ from manywheel.errors import InputError
 
 __all__ = [
     "DEFLATE_MAX_RATIO",
-    "INFLATER",
     "WHOLE_INFLATER",
     "WHOLE_MAX",
     "ArchiveError",
     "ZipArchive",
     "ZipMember",
+    "streaming_inflater",
 ]
 
 
@@ -91,8 +92,12 @@ def _pick_inflater() -> ModuleType:
         return module
 
 
-INFLATER: Final[ModuleType] = _pick_inflater()
-"""The module whose ``decompressobj``/``crc32`` inflate members (isal, zlib-ng or zlib)."""
+@functools.cache
+def streaming_inflater() -> ModuleType:
+    """The module whose ``decompressobj``/``crc32`` stream members (isal, zlib-ng or
+    zlib), picked on first use: a wheel whose members libdeflate inflates whole never
+    pays for importing isal (a few milliseconds)."""
+    return _pick_inflater()
 
 
 def _pick_whole_inflater() -> ModuleType | None:
@@ -215,7 +220,7 @@ class ZipArchive:
 
     Thread-safe for reading: every method only makes positional reads (``os.pread``)
     on the shared descriptor. Use it as a context manager, or call :meth:`close`.
-    ``inflater`` overrides :data:`INFLATER` (any module with zlib's ``decompressobj``,
+    ``inflater`` overrides :func:`streaming_inflater` (any module with zlib's ``decompressobj``,
     ``crc32`` and ``error``); ``whole_inflater`` is :data:`WHOLE_INFLATER` when True,
     none when False or None (streaming only), else the module given.
     """
@@ -229,7 +234,7 @@ class ZipArchive:
         whole_inflater: ModuleType | bool | None = True,
     ) -> None:
         self.path = os.fspath(path)
-        self.inflater: ModuleType = INFLATER if inflater is None else inflater
+        self._inflater = inflater
         self.whole_inflater: ModuleType | None = (
             (WHOLE_INFLATER if whole_inflater else None)
             if isinstance(whole_inflater, bool)
@@ -256,6 +261,13 @@ class ZipArchive:
             raise
         self._by_name = {m.name: m for m in self.members}
         self._closed = False
+
+    @property
+    def inflater(self) -> ModuleType:
+        """The streaming inflater (``inflater`` as given, else :func:`streaming_inflater`)."""
+        if self._inflater is None:
+            self._inflater = streaming_inflater()
+        return self._inflater
 
     def close(self) -> None:
         if not self._closed:
@@ -346,6 +358,8 @@ class ZipArchive:
 
     def read(self, member: ZipMember) -> bytes:
         """The whole uncompressed content, CRC-checked (for small members: WHEEL, RECORD)."""
+        if self.whole_inflater is not None and member.method == DEFLATED:
+            return bytes(self.read_whole(member))
         return b"".join(self.iter_content(member))
 
     def read_whole(self, member: ZipMember) -> bytes | bytearray:
@@ -363,7 +377,7 @@ class ZipArchive:
             out = self._inflate_whole(self.whole_inflater, member)
             if out is not None:
                 return out
-        return self.read(member)
+        return b"".join(self.iter_content(member))
 
     def _inflate_whole(self, module: ModuleType, member: ZipMember) -> bytearray | None:
         """``member`` inflated by libdeflate as one gzip member (see :data:`_GZIP_HEADER`),

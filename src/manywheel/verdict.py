@@ -34,7 +34,7 @@ grafted, so the policy stays out of reach.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from manywheel.elf import ElfFacts
@@ -54,10 +54,13 @@ class _Imports:
     """A file's undefined symbols, indexed once for every policy."""
 
     by_version: dict[tuple[str, str], tuple[tuple[str, bool], ...]]  # (lib, ver) -> (name, weak)
-    strong: dict[str, str | None]  # non-weak undefined name -> library of its version
+    # non-weak undefined name -> library of its version (the names blacklists watch)
+    strong: dict[str, str | None]
 
 
-def _index(facts: ElfFacts) -> _Imports:
+def _index(facts: ElfFacts, watched: frozenset[str], versions: frozenset[str]) -> _Imports:
+    """``strong`` holds only the names in ``watched`` (those some blacklist names),
+    ``by_version`` only the version names in ``versions`` (those some policy rejects)."""
     by_version: dict[tuple[str, str], list[tuple[str, bool]]] = {}
     strong: dict[str, str | None] = {}
     # One pass over possibly 10^5 symbols: tuple unpacking, no attribute lookups.
@@ -65,9 +68,9 @@ def _index(facts: ElfFacts) -> _Imports:
         if defined:
             continue
         weak = bind == "WEAK"
-        if not weak and name not in strong:
+        if not weak and name in watched and name not in strong:
             strong[name] = library
-        if version is not None and library is not None:
+        if version in versions and library is not None:
             key = (library, version)
             users = by_version.get(key)
             if users is None:
@@ -82,29 +85,103 @@ class _FilePlan:
     """The policy-independent part of one file's checks (see :meth:`_Context.plan`)."""
 
     external: dict[str, bool]  # DT_NEEDED name -> whether it counts as external
-    # (library, version name, parsed, weak) of each version needed from an external library
-    versions: tuple[tuple[str, str, SymbolVersion, bool], ...]
+    # (library, version name, weak, rejecters) of each version needed from an external
+    # library that some policy rejects; bit i of rejecters: policy i rejects it
+    versions: tuple[tuple[str, str, bool, int], ...]
+    # the external names some blacklist names (the others are never blocked)
+    watched: tuple[str, ...]
+    # the evidence of each entry of ``versions``, filled when first needed
+    evidence: list[tuple[Evidence, ...] | None]
 
 
 class _Context:
     """Per-graph caches shared by every policy: indexes and evidence already built."""
 
-    def __init__(self, graph: LinkGraph, arch: str, check_isa: bool) -> None:
+    def __init__(
+        self, graph: LinkGraph, arch: str, check_isa: bool, policies: Sequence[Policy]
+    ) -> None:
         self.graph = graph
         self.arch = arch
         self.check_isa = check_isa
+        self.policies = policies
+        # Every name some policy blacklists: only those are indexed as strong imports.
+        self.blacklisted = frozenset(
+            name for policy in policies for names in policy.blacklist.values() for name in names
+        )
+        self.blacklisting = frozenset(
+            library for policy in policies for library in policy.blacklist
+        )
         self._imports: dict[str, _Imports] = {}
         self._parsed: dict[str, SymbolVersion | None] = {}
+        # version name -> bit i set when policy i rejects it
+        self._rejecters: dict[str, int] = {}
         self._version_evidence: dict[tuple[str, str, str, bool], tuple[Evidence, ...]] = {}
         self._plans: dict[tuple[str, frozenset[str]], _FilePlan] = {}
+        # node key -> the names whose being inside changes its plan
+        self._reads: dict[str, frozenset[str]] = {}
+        # (policy index, node key, names inside that it reads) -> its evidence
+        self._file_evidence: dict[tuple[int, str, frozenset[str]], tuple[Evidence, ...]] = {}
+        # policy index -> version prefix -> the allowed versions (None: unconstrained)
+        self._allowed: list[dict[str, frozenset[str] | None]] = [{} for _ in policies]
+        # policy index -> external name -> whether the policy allows it
+        self._allows: list[dict[str, bool]] = [{} for _ in policies]
+        # the external names the members link to, in first-link order (see _walk)
+        self._member_externals: tuple[str, ...] | None = None
+
+    def relevant(self, node: FileNode, inside: frozenset[str]) -> frozenset[str]:
+        """The part of ``inside`` that :meth:`plan` reads for ``node``."""
+        if not inside:
+            return inside
+        reads = self._reads.get(node.key)
+        if reads is None:
+            assert node.facts is not None
+            reads = self._reads[node.key] = frozenset(
+                [link.name for link in node.links]
+                + [need.file for need in node.facts.version_needs]
+            )
+        return inside & reads
 
     def plan(self, node: FileNode, inside: frozenset[str]) -> _FilePlan:
-        """What of ``node`` every policy checks, given the libraries counted as inside."""
+        """What of ``node`` every policy checks, given the libraries counted as inside
+        (``inside`` already :meth:`relevant`)."""
         key = (node.key, inside)
         cached = self._plans.get(key)
         if cached is None:
             cached = self._plans[key] = self._make_plan(node, inside)
         return cached
+
+    def allowed(self, index: int, policy: Policy) -> dict[str, frozenset[str] | None]:
+        """``policy.allowed_versions`` of every prefix (``policy`` is number ``index``)."""
+        known = self._allowed[index]
+        if not known:
+            known.update(
+                (prefix, policy.allowed_versions(prefix, self.arch))
+                for prefix in policy.symbol_versions
+            )
+        return known
+
+    def allows(self, index: int, policy: Policy, name: str) -> bool:
+        known = self._allows[index]
+        allowed = known.get(name)
+        if allowed is None:
+            allowed = known[name] = policy.allows_library(name, self.arch)
+        return allowed
+
+    def member_externals(self) -> tuple[str, ...]:
+        """The names of the members' links that leave the wheel (not internal, known
+        external, not excluded), each once, in the order :func:`_walk` meets them."""
+        if self._member_externals is None:
+            graph = self.graph
+            names: dict[str, None] = {}
+            for key in graph.members:
+                for link in graph.nodes[key].links:
+                    if link.internal or link.name in names:
+                        continue
+                    ref = graph.externals.get(link.name)
+                    if ref is not None and not ref.excluded:
+                        names[link.name] = None
+            self._member_externals = tuple(names)
+        return self._member_externals
 
     def _make_plan(self, node: FileNode, inside: frozenset[str]) -> _FilePlan:
         assert node.facts is not None
@@ -113,22 +190,48 @@ class _Context:
             ref = self.graph.externals.get(link.name)
             excluded = ref is not None and ref.excluded
             external[link.name] = not (link.internal or link.name in inside or excluded)
-        versions: list[tuple[str, str, SymbolVersion, bool]] = []
+        versions: list[tuple[str, str, bool, int]] = []
         for need in node.facts.version_needs:
             if not external.get(need.file, need.file not in inside):
                 continue
             for aux in need.versions:
-                parsed = self.parse(aux.name)
-                if parsed is not None:
-                    versions.append((need.file, aux.name, parsed, bool(aux.flags & VER_FLG_WEAK)))
-        return _FilePlan(external, tuple(versions))
+                # A version every policy allows yields no evidence under any of them.
+                rejecters = self.rejecters(aux.name)
+                if rejecters:
+                    weak = bool(aux.flags & VER_FLG_WEAK)
+                    versions.append((need.file, aux.name, weak, rejecters))
+        watched = tuple(n for n, ext in external.items() if ext and n in self.blacklisting)
+        return _FilePlan(external, tuple(versions), watched, [None] * len(versions))
 
     def imports(self, node: FileNode) -> _Imports:
         cached = self._imports.get(node.key)
         if cached is None:
             assert node.facts is not None
-            cached = self._imports[node.key] = _index(node.facts)
+            rejected = frozenset(
+                aux.name
+                for need in node.facts.version_needs
+                for aux in need.versions
+                if self.rejecters(aux.name)
+            )
+            cached = self._imports[node.key] = _index(node.facts, self.blacklisted, rejected)
         return cached
+
+    def rejecters(self, name: str) -> int:
+        """The policies that reject the version node ``name``: bit i for policy i (only
+        the versions some policy rejects are looked up in a file's imports)."""
+        known = self._rejecters.get(name)
+        if known is None:
+            parsed = self.parse(name)
+            known = 0
+            if parsed is not None:
+                for index, policy in enumerate(self.policies):
+                    if not policy.portable:
+                        continue
+                    allowed = self.allowed(index, policy).get(parsed.prefix)
+                    if allowed is not None and parsed.version not in allowed:
+                        known |= 1 << index
+            self._rejecters[name] = known
+        return known
 
     def parse(self, name: str) -> SymbolVersion | None:
         try:
@@ -193,28 +296,42 @@ class _Walk:
     missing: tuple[ExternalRef, ...]  # not allowed, not found: repair cannot
 
 
-def _walk(ctx: _Context, policy: Policy) -> _Walk:
-    """Follow links out of the wheel, through every library the policy does not allow."""
+def _walk(ctx: _Context, index: int, policy: Policy) -> _Walk:
+    """Follow links out of the wheel, through every library the policy does not allow.
+
+    Breadth-first from the members; their own links are met in the order
+    :meth:`_Context.member_externals` lists (the same for every policy).
+    """
     graph = ctx.graph
     seen: set[str] = set()
     grafted: list[ExternalRef] = []
     missing: list[ExternalRef] = []
-    queue: list[FileNode] = [graph.nodes[key] for key in graph.members]
-    while queue:
-        node = queue.pop(0)
+    queue: list[FileNode] = []
+
+    def reach(name: str) -> None:
+        ref = graph.externals[name]
+        seen.add(name)
+        target = graph.node(ref.key)
+        if target is None:
+            missing.append(ref)
+        else:
+            grafted.append(ref)
+            queue.append(target)
+
+    for name in ctx.member_externals():
+        if not ctx.allows(index, policy, name):
+            reach(name)
+    head = 0
+    while head < len(queue):
+        node = queue[head]
+        head += 1
         for link in node.links:
             if link.internal or link.name in seen:
                 continue
             ref = graph.externals.get(link.name)
-            if ref is None or ref.excluded or policy.allows_library(link.name, ctx.arch):
+            if ref is None or ref.excluded or ctx.allows(index, policy, link.name):
                 continue
-            seen.add(link.name)
-            target = graph.node(ref.key)
-            if target is None:
-                missing.append(ref)
-            else:
-                grafted.append(ref)
-                queue.append(target)
+            reach(link.name)
     return _Walk(tuple(grafted), tuple(missing))
 
 
@@ -247,68 +364,89 @@ def _external_evidence(ref: ExternalRef, policy: Policy) -> Evidence:
 
 
 def _file_evidence(
-    ctx: _Context, node: FileNode, policy: Policy, inside: frozenset[str]
-) -> Iterator[Evidence]:
-    """Symbol versions, blacklisted symbols and ISA level of one file under ``policy``.
+    ctx: _Context, node: FileNode, index: int, policy: Policy, inside: frozenset[str]
+) -> tuple[Evidence, ...]:
+    """Symbol versions, blacklisted symbols and ISA level of one file under ``policy``
+    (number ``index`` of the context's policies), built once per policy, file and part
+    of ``inside`` the file's checks read.
 
     ``inside`` names the external libraries that count as internal (grafted).
     """
+    if node.facts is None:
+        return ()
+    inside = ctx.relevant(node, inside)
+    key = (index, node.key, inside)
+    cached = ctx._file_evidence.get(key)
+    if cached is None:
+        cached = ctx._file_evidence[key] = _new_file_evidence(ctx, node, index, policy, inside)
+    return cached
+
+
+def _new_file_evidence(
+    ctx: _Context, node: FileNode, index: int, policy: Policy, inside: frozenset[str]
+) -> tuple[Evidence, ...]:
     facts = node.facts
-    if facts is None:
-        return
+    assert facts is not None
     label = node.key
     plan = ctx.plan(node, inside)
-    arch = ctx.arch
-    for library, version, parsed, weak in plan.versions:
-        allowed = policy.allowed_versions(parsed.prefix, arch)
-        if allowed is None or parsed.version in allowed:
-            continue
-        yield from ctx.version_evidence(node, library, version, weak)
+    bit = 1 << index
+    out: list[Evidence] = []
+    for slot, (library, version, weak, rejecters) in enumerate(plan.versions):
+        if rejecters & bit:
+            known = plan.evidence[slot]
+            if known is None:
+                known = plan.evidence[slot] = ctx.version_evidence(node, library, version, weak)
+            out.extend(known)
     imports: _Imports | None = None
-    for name, is_external in plan.external.items():
-        blocked = policy.blacklisted(name) if is_external else frozenset()
+    for name in plan.watched:
+        blocked = policy.blacklisted(name)
         if not blocked:
             continue
         imports = imports or ctx.imports(node)
         for symbol in sorted(blocked.intersection(imports.strong)):
             if imports.strong[symbol] in (None, name):
-                yield Evidence(
-                    kind="blacklisted-symbol",
-                    file=label,
-                    text=f"{label} imports {symbol} from {name}, which {policy.name} forbids",
-                    symbol=symbol,
-                    library=name,
+                out.append(
+                    Evidence(
+                        kind="blacklisted-symbol",
+                        file=label,
+                        text=f"{label} imports {symbol} from {name}, which {policy.name} forbids",
+                        symbol=symbol,
+                        library=name,
+                    )
                 )
     level = facts.x86_isa_level
     if ctx.check_isa and policy.portable and ctx.arch == "x86_64" and level in _ISA_ABOVE_BASELINE:
-        yield Evidence(
-            kind="isa-level",
-            file=label,
-            text=f"{label} needs x86-64-{level}; {policy.name} promises only the baseline",
-            detail=f"x86-64-{level}",
+        out.append(
+            Evidence(
+                kind="isa-level",
+                file=label,
+                text=f"{label} needs x86-64-{level}; {policy.name} promises only the baseline",
+                detail=f"x86-64-{level}",
+            )
         )
+    return tuple(out)
 
 
 def _files_evidence(
-    ctx: _Context, nodes: Iterable[FileNode], policy: Policy, inside: frozenset[str]
+    ctx: _Context, nodes: Iterable[FileNode], index: int, policy: Policy, inside: frozenset[str]
 ) -> list[Evidence]:
     out: list[Evidence] = []
     for node in nodes:
-        out.extend(_file_evidence(ctx, node, policy, inside))
+        out.extend(_file_evidence(ctx, node, index, policy, inside))
     return out
 
 
-def _evaluate(ctx: _Context, policy: Policy) -> PolicyVerdict:
+def _evaluate(ctx: _Context, index: int, policy: Policy) -> PolicyVerdict:
     graph = ctx.graph
     members = [graph.nodes[key] for key in graph.members]
-    walk = _walk(ctx, policy)
+    walk = _walk(ctx, index, policy)
     evidence = [_external_evidence(ref, policy) for ref in (*walk.grafted, *walk.missing)]
-    evidence.extend(_files_evidence(ctx, members, policy, frozenset()))
+    evidence.extend(_files_evidence(ctx, members, index, policy, frozenset()))
     if walk.grafted or walk.missing:
         inside = frozenset(ref.name for ref in walk.grafted)
         grafted = [graph.nodes[ref.key] for ref in walk.grafted if ref.key is not None]
         after = [_external_evidence(ref, policy) for ref in walk.missing]
-        after.extend(_files_evidence(ctx, [*members, *grafted], policy, inside))
+        after.extend(_files_evidence(ctx, [*members, *grafted], index, policy, inside))
     else:
         after = list(evidence)
     return PolicyVerdict(
@@ -326,7 +464,7 @@ def evaluate(
     graph: LinkGraph, policy: Policy, arch: str, *, check_isa: bool = True
 ) -> PolicyVerdict:
     """The verdict of one policy over the graph (see the module docstring)."""
-    return _evaluate(_Context(graph, arch, check_isa), policy)
+    return _evaluate(_Context(graph, arch, check_isa, [policy]), 0, policy)
 
 
 def evaluate_all(
@@ -334,8 +472,8 @@ def evaluate_all(
 ) -> tuple[PolicyVerdict, ...]:
     """Every policy's verdict, in the order given (most compatible first), sharing the
     symbol indexes and evidence between policies."""
-    ctx = _Context(graph, arch, check_isa)
-    return tuple(_evaluate(ctx, policy) for policy in policies)
+    ctx = _Context(graph, arch, check_isa, policies)
+    return tuple(_evaluate(ctx, index, policy) for index, policy in enumerate(policies))
 
 
 def best_tags(verdicts: Sequence[PolicyVerdict], blocked: bool) -> tuple[str | None, str | None]:

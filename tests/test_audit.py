@@ -458,6 +458,27 @@ def test_unreadable_inputs_are_one_line_errors(tmp_path: Path) -> None:
     assert "\n" not in str(bad.value)
 
 
+@pytest.mark.parametrize("verify_hashes", [False, True], ids=["show", "hashing"])
+def test_metadata_faults_are_reported_before_member_faults(
+    libs: Libs, tmp_path: Path, verify_hashes: bool
+) -> None:
+    """WHEEL is read beside the scan when nothing is hashed; which fault is reported
+    must not depend on that: the metadata's first, then the members'."""
+    from test_archive import patch_entry
+
+    members = {"pkg/tool": libs.exe}
+    good = build_wheel(tmp_path / "good", members)
+    patch_entry(good, "pkg/tool", "crc", 0)
+    with pytest.raises(ManywheelError, match="pkg/tool: CRC-32 mismatch"):
+        audit(good, verify_hashes=verify_hashes)
+    wheel_file = "demo-1.0.dist-info/WHEEL"
+    bad = build_wheel(tmp_path / "bad", {**members, wheel_file: b"Wheel-Version: 9.0\n"})
+    patch_entry(bad, "pkg/tool", "crc", 0)
+    with pytest.raises(ManywheelError, match="Wheel-Version") as info:
+        audit(bad, verify_hashes=verify_hashes)
+    assert "CRC" not in str(info.value)
+
+
 # --------------------------------------------------------------------------- torch
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -151,11 +152,11 @@ def _scan(
     :func:`_is_extension`. A big library's 10^5 defined names are never decoded.
     """
     with contextlib.nullcontext(opened) if opened is not None else ZipArchive(path) as archive:
-        info = read_wheel(archive, filename)
         if not verify_hashes:
-            facts = scan_archive(archive, symbols="imports").facts
+            info, facts = _metadata_beside_scan(archive, filename)
             digests = member_digests(archive, hash_contents=False)
             return info, _Scan(facts, digests, _scanned(archive, facts, digests))
+        info = read_wheel(archive, filename)
         algorithms = record_algorithms(info.record)
         adapter = None if reuse is None else _reuse_adapter(reuse, algorithms)
         scan = scan_archive(
@@ -163,6 +164,38 @@ def _scan(
         )
         digests = {name: hasher.result() for name, hasher in scan.hashes.items()}
         return info, _Scan(scan.facts, digests, _scanned(archive, scan.facts, digests))
+
+
+def _metadata_beside_scan(
+    archive: ZipArchive, filename: str
+) -> tuple[WheelInfo, tuple[MemberFacts, ...]]:
+    """:func:`read_wheel` on a thread of its own while the scan runs, which then starts
+    at once with its biggest member (the critical path of a big wheel: libtorch_cpu.so
+    alone inflates for longer than everything else together). Only without hashing:
+    the hashes to compute come from RECORD. A fault in the metadata is reported before
+    one in the members, as when the two ran one after the other."""
+    outcome: list[WheelInfo] = []
+    failure: list[BaseException] = []
+
+    def metadata() -> None:
+        try:
+            outcome.append(read_wheel(archive, filename))
+        except BaseException as exc:  # re-raised below, on the calling thread
+            failure.append(exc)
+
+    reader = threading.Thread(target=metadata, name="manywheel-metadata", daemon=True)
+    reader.start()
+    try:
+        facts = scan_archive(archive, symbols="imports").facts
+    except BaseException:
+        reader.join()
+        if failure:
+            raise failure[0] from None
+        raise
+    reader.join()
+    if failure:
+        raise failure[0]
+    return outcome[0], facts
 
 
 def _reuse_adapter(

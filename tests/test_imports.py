@@ -385,3 +385,19 @@ def test_console_entry_survives_a_closed_pipe(entry: str) -> None:
     assert len(result.stdout) == 10
     assert b"Traceback" not in result.stderr
     assert b"BrokenPipe" not in result.stderr
+
+
+def test_console_entry_collects_garbage_less_often() -> None:
+    """The console entry raises the collector's thresholds for the run (cli._GC_THRESHOLDS);
+    the library entry cli.main leaves the process's settings alone."""
+    probe = (
+        "import gc, io, json, sys; from manywheel import cli; before = gc.get_threshold(); "
+        "sys.stdout = io.StringIO(); cli.main(['--version']); sys.stdout = sys.__stdout__; "
+        "library = gc.get_threshold(); "
+        "cli.main = lambda argv=None: print(json.dumps([before, library, gc.get_threshold()])) "
+        "or 0; cli.console_main()"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    before, library, during = json.loads(done.stdout)
+    assert before == library == [700, 10, 10]  # CPython's default, untouched by cli.main
+    assert during == [50_000, 20, 20]

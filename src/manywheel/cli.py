@@ -10,11 +10,12 @@ fail the subcommand that needs it.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from manywheel import __version__
 from manywheel.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, ManywheelError
@@ -428,6 +429,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+#: Generation thresholds for :func:`console_main` (CPython's default: 700, 10, 10).
+_GC_THRESHOLDS: Final = (50_000, 20, 20)
+
+
 def console_main() -> int:
     """The ``manywheel`` console script and ``python -m manywheel``: :func:`main`, then
     the process ends with :func:`os._exit` once stdout and stderr are flushed.
@@ -438,7 +443,13 @@ def console_main() -> int:
     directories removed, worker threads idle). When a flush fails (the reader of a pipe
     went away), the exit code is returned and the interpreter exits the ordinary way, as
     it always did. Library callers use :func:`main`, which returns normally.
+
+    The cyclic garbage collector runs 70 times less often than by default: a run
+    allocates 10^5-10^6 objects that live until the end (a report is a tree, freed by
+    reference counting), and each default collection walks all of them again (torch's
+    show: ~60 ms of 0.8 s; numpy's: ~10 ms of 0.12 s). Cycles are still collected.
     """
+    gc.set_threshold(*_GC_THRESHOLDS)
     code = main()
     try:
         sys.stdout.flush()

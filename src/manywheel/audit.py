@@ -41,6 +41,7 @@ from manywheel.report import (
     PolicyVerdict,
     WheelReport,
 )
+from manywheel.scanahead import ScanAhead
 from manywheel.verdict import best_tags, evaluate_all
 from manywheel.wheel import (
     MemberDigest,
@@ -143,6 +144,8 @@ def _scan(
     verify_hashes: bool,
     reuse: ReuseMember | None = None,
     opened: ZipArchive | None = None,
+    *,
+    ahead: ScanAhead | None = None,
 ) -> tuple[WheelInfo, _Scan]:
     """Read the wheel's metadata, then every member once (facts and RECORD hashes).
 
@@ -151,6 +154,8 @@ def _scan(
     blacklists and the Python ABI checks, the ``PyInit_*`` exports for
     :func:`_is_extension`. A big library's 10^5 defined names are never decoded.
     """
+    if ahead is not None:
+        return _scanned_ahead(ahead, filename)
     with contextlib.nullcontext(opened) if opened is not None else ZipArchive(path) as archive:
         if not verify_hashes:
             info, facts = _metadata_beside_scan(archive, filename)
@@ -164,6 +169,20 @@ def _scan(
         )
         digests = {name: hasher.result() for name, hasher in scan.hashes.items()}
         return info, _Scan(scan.facts, digests, _scanned(archive, scan.facts, digests))
+
+
+def _scanned_ahead(ahead: ScanAhead, filename: str) -> tuple[WheelInfo, _Scan]:
+    """:func:`_scan` without hashing, over a scan the caller started early; faults come
+    in the same order (opening, then the metadata, then the members)."""
+    with ahead.open() as archive:
+        try:
+            info = read_wheel(archive, filename)
+        except BaseException:
+            ahead.wait()  # the scan reads on: never close the archive under it
+            raise
+        facts = ahead.facts()
+        digests = member_digests(archive, hash_contents=False)
+        return info, _Scan(facts, digests, _scanned(archive, facts, digests))
 
 
 def _metadata_beside_scan(
@@ -246,11 +265,13 @@ class AuditDetail:
     members: Mapping[str, ScannedMember] = field(default_factory=dict)
 
 
-def audit_wheel(path: str | os.PathLike[str], options: AuditOptions) -> WheelReport:
+def audit_wheel(
+    path: str | os.PathLike[str], options: AuditOptions, *, ahead: ScanAhead | None = None
+) -> WheelReport:
     """Audit the wheel at ``path``. Raises :class:`~manywheel.errors.ManywheelError`
     subclasses (one line each) for anything unreadable, and InputError for a pure
-    Python wheel unless ``options.allow_pure``."""
-    return audit_wheel_detail(path, options).report
+    Python wheel unless ``options.allow_pure``. ``ahead``: see :func:`audit_wheel_detail`."""
+    return audit_wheel_detail(path, options, ahead=ahead).report
 
 
 def audit_wheel_detail(
@@ -259,6 +280,7 @@ def audit_wheel_detail(
     *,
     reuse: ReuseMember | None = None,
     archive: ZipArchive | None = None,
+    ahead: ScanAhead | None = None,
 ) -> AuditDetail:
     """:func:`audit_wheel`, also returning the wheel layout, the link graph and what the
     scan learnt of every member.
@@ -268,12 +290,20 @@ def audit_wheel_detail(
     it copied raw from the input, once it has compared their bytes). Everything else --
     reading the archive's structure, RECORD, the loader model, every verdict -- runs as
     without it. ``archive``: ``path`` already opened (``repair`` reads its input once);
-    it is left open.
+    it is left open. ``ahead``: the scan of ``path`` already started
+    (:class:`~manywheel.scanahead.ScanAhead`, without hashing only); the audit takes
+    its archive over and closes it.
     """
     path = os.fspath(path)
+    if ahead is not None and (
+        ahead.path != path or options.verify_hashes or reuse is not None or archive is not None
+    ):
+        raise ValueError("a scan started ahead serves one path, without hashing or reuse")
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory, not a wheel")
-    info, scan = _scan(path, os.path.basename(path), options.verify_hashes, reuse, archive)
+    info, scan = _scan(
+        path, os.path.basename(path), options.verify_hashes, reuse, archive, ahead=ahead
+    )
     info = info.with_pure(not scan.elf)
     consistency = [*info.tag_evidence(), *info.record_evidence(scan.digests)]
     if not scan.elf:

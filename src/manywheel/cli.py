@@ -15,10 +15,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from manywheel import __version__
 from manywheel.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, ManywheelError
+
+if TYPE_CHECKING:
+    from manywheel.scanahead import ScanAhead
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -136,7 +139,26 @@ def _audit_all(args: argparse.Namespace, *, verify_hashes: bool) -> list[Any]:
 
     ``verify_hashes``: hash every member against RECORD (the CI gate always does;
     `show` checks RECORD's names and sizes unless --verify-record, since inflating the
-    non-ELF members costs about a third of the time on a big wheel)."""
+    non-ELF members costs about a third of the time on a big wheel).
+
+    Without hashing, the first wheel's scan starts before the audit's modules are
+    imported (:mod:`manywheel.scanahead`): importing them is single-threaded Python,
+    the scan is mostly inflating with the GIL released."""
+    ahead = None
+    if not verify_hashes and args.wheels:
+        from manywheel.scanahead import ScanAhead
+
+        ahead = ScanAhead(args.wheels[0])
+    try:
+        return _audit_each(args, verify_hashes=verify_hashes, ahead=ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _audit_each(
+    args: argparse.Namespace, *, verify_hashes: bool, ahead: ScanAhead | None
+) -> list[Any]:
     from manywheel.audit import AuditOptions, audit_wheel
 
     options = AuditOptions(
@@ -149,14 +171,17 @@ def _audit_all(args: argparse.Namespace, *, verify_hashes: bool) -> list[Any]:
         environ=os.environ,
         verify_hashes=verify_hashes,
     )
-    return [audit_wheel(path, options) for path in args.wheels]
+    return [
+        audit_wheel(path, options, ahead=ahead if i == 0 else None)
+        for i, path in enumerate(args.wheels)
+    ]
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
     """Audit wheels and explain, per wheel, which tags they satisfy and what blocks more."""
+    reports = _audit_all(args, verify_hashes=args.verify_record)
     from manywheel import render
 
-    reports = _audit_all(args, verify_hashes=args.verify_record)
     if args.json:
         sys.stdout.write(render.document_json_text(reports) + "\n")
     else:

@@ -26,7 +26,7 @@ from pathlib import Path
 # The shared helpers live in a sibling script, not a package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
-from compare_auditwheel import child_env, manywheel_command
+from compare_auditwheel import child_env, manywheel_python
 
 DEFAULT = Path("/work/cache/torch/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
 
@@ -69,7 +69,7 @@ print(json.dumps({"phases": phases, "best": report.best_tag,
 def run(wheel: Path, hashing: bool) -> dict[str, object]:
     # The interpreter and environment bench_show.py measures: manywheel's clean venv when
     # `compare_auditwheel.py --setup` made it (else this Python), compiled bytecode.
-    python = manywheel_command(None)[0]
+    python = manywheel_python()
     out = subprocess.run(
         [python, "-c", CHILD, str(wheel), "1" if hashing else "0"],
         capture_output=True,

@@ -54,6 +54,7 @@ from compare_auditwheel import (
     Run,
     auditwheel_exe,
     auditwheel_version,
+    command_python,
     git_head,
     load_wheel_list,
     locate,
@@ -172,23 +173,20 @@ def bench_one(
 
 def precompile_both(manywheel: Sequence[str], auditwheel_venv: Path) -> None:
     """Both tools start from compiled bytecode, as after a pip install (see child_env):
-    manywheel's package (when run as ``PYTHON -m manywheel``) and auditwheel's venv."""
-    if list(manywheel[1:]) == ["-m", "manywheel"]:
+    manywheel's package (with the interpreter its command runs) and auditwheel's venv."""
+    python = command_python(manywheel)
+    if python is not None:
         found = subprocess.run(
-            [
-                manywheel[0],
-                "-c",
-                "import manywheel, os; print(os.path.dirname(manywheel.__file__))",
-            ],
+            [python, "-c", "import manywheel, os; print(os.path.dirname(manywheel.__file__))"],
             capture_output=True,
             text=True,
             check=False,
         )
         if found.returncode != 0:
-            raise HarnessError(f"'{manywheel[0]}' cannot import manywheel: {found.stderr.strip()}")
-        precompile(manywheel[0], Path(found.stdout.strip()))
-    python = auditwheel_venv / "bin" / "python"
-    precompile(python, site_packages(python))
+            raise HarnessError(f"'{python}' cannot import manywheel: {found.stderr.strip()}")
+        precompile(python, Path(found.stdout.strip()))
+    aw_python = auditwheel_venv / "bin" / "python"
+    precompile(aw_python, site_packages(aw_python))
 
 
 def _seconds(value: float) -> str:

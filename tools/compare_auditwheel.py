@@ -233,12 +233,56 @@ def auditwheel_version(venv: Path) -> str:
 
 
 def manywheel_command(spec: str | None, venv: Path = MANYWHEEL_VENV) -> list[str]:
-    """The command that runs manywheel: ``--manywheel``, else ``-m manywheel`` with the
-    Python of its own venv when ``--setup`` made it, else with this Python."""
+    """The command that runs manywheel: ``--manywheel``, else the console script of its
+    own venv when ``--setup`` made it (started like auditwheel's, see
+    :func:`write_console_script`), else ``-m manywheel`` with this Python."""
     if spec:
         return shlex.split(spec)
+    script = venv / "bin" / "manywheel"
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-m", "manywheel"]
+
+
+def manywheel_python(venv: Path = MANYWHEEL_VENV) -> str:
+    """The Python that runs manywheel: its venv's when ``--setup`` made it, else this one."""
     python = venv / "bin" / "python"
-    return [str(python) if python.is_file() else sys.executable, "-m", "manywheel"]
+    return str(python) if python.is_file() else sys.executable
+
+
+def command_python(command: Sequence[str]) -> str | None:
+    """The interpreter a manywheel command runs: ``PYTHON -m manywheel``, or a script's
+    ``#!`` line; None when neither (then nothing is precompiled for it)."""
+    if list(command[1:3]) == ["-m", "manywheel"]:
+        return command[0]
+    try:
+        with open(command[0], "rb") as script:
+            first = script.readline()
+    except OSError:
+        return None
+    return first[2:].decode().strip() or None if first.startswith(b"#!") else None
+
+
+def write_console_script(venv: Path, pyproject: Path = REPO / "pyproject.toml") -> Path:
+    """``bin/manywheel`` in ``venv``, written from pyproject's ``[project.scripts]`` entry
+    in the template pip uses for every console script (auditwheel's in its venv is the
+    same), so that both tools start the same way: no ``runpy``, no ``-m``."""
+    entry = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["scripts"]["manywheel"]
+    module, function = entry.split(":")
+    script = venv / "bin" / "manywheel"
+    script.write_text(
+        f"#!{venv / 'bin' / 'python'}\n"
+        "# -*- coding: utf-8 -*-\n"
+        "import re\n"
+        "import sys\n"
+        f"from {module} import {function}\n"
+        "if __name__ == '__main__':\n"
+        "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+        f"    sys.exit({function}())\n",
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return script
 
 
 def manywheel_venv_packages(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
@@ -301,6 +345,7 @@ def setup_manywheel_venv(venv: Path) -> None:
     (site_packages(python) / "manywheel-checkout.pth").write_text(
         f"{REPO / 'src'}\n", encoding="utf-8"
     )
+    write_console_script(venv)
     precompile(python, REPO / "src" / "manywheel")
     print(f"{venv}: runs manywheel from {REPO / 'src'} ({', '.join(packages)})", file=sys.stderr)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -252,6 +251,8 @@ def _cmd_policies(args: argparse.Namespace) -> int:
 
 
 def _print_json(data: Mapping[str, Any]) -> None:
+    import json  # only the commands that print JSON this way need it
+
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
 

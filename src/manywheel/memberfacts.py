@@ -640,29 +640,36 @@ class ArchiveScan(Generic[_H]):
 #: Members up to this size are read whole in one call when hashing (no streaming).
 _SMALL_MEMBER: Final = 256 * 1024
 
-#: Members smaller than this (compressed) are read in batches: one task per member
-#: would cost more in scheduling than the work itself on wheels with 10^4 small files.
-_BATCH_BYTES: Final = 4 * 1024 * 1024
+#: Members at least this big (compressed) are tasks of their own; smaller ones are read
+#: in batches of about :data:`_BATCH_BYTES`: one task per member would cost more in
+#: scheduling than the work itself on wheels with 10^4 small files.
+_ALONE_BYTES: Final = 256 * 1024
+_BATCH_BYTES: Final = 1024 * 1024
+#: What a member costs beyond its bytes (sniffing, bookkeeping), in compressed bytes.
+_MEMBER_COST: Final = 512
 
 
 def _tasks(members: Sequence[ZipMember]) -> list[list[int]]:
-    """Indices of ``members`` grouped into tasks, the biggest work first."""
-    big = [[i] for i, m in enumerate(members) if m.compress_size >= _BATCH_BYTES]
-    small: list[list[int]] = []
+    """Indices of ``members`` grouped into tasks, the heaviest first (longest processing
+    time first: the threads end close together, and the biggest member, often alone the
+    longest piece of work, starts at once)."""
+    tasks: list[tuple[int, list[int]]] = []
     batch: list[int] = []
     weight = 0
     for i, member in enumerate(members):
-        if member.compress_size >= _BATCH_BYTES:
+        cost = member.compress_size + _MEMBER_COST
+        if member.compress_size >= _ALONE_BYTES:
+            tasks.append((cost, [i]))
             continue
         batch.append(i)
-        weight += member.compress_size + 512  # a per-member cost, however small
+        weight += cost
         if weight >= _BATCH_BYTES:
-            small.append(batch)
+            tasks.append((weight, batch))
             batch, weight = [], 0
     if batch:
-        small.append(batch)
-    big.sort(key=lambda task: -members[task[0]].compress_size)
-    return big + small
+        tasks.append((weight, batch))
+    tasks.sort(key=lambda task: -task[0])
+    return [indices for _, indices in tasks]
 
 
 def _scan_member(

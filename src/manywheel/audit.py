@@ -42,6 +42,7 @@ from manywheel.report import (
     WheelReport,
 )
 from manywheel.scanahead import ScanAhead
+from manywheel.value import Value
 from manywheel.verdict import best_tags, evaluate_all
 from manywheel.wheel import (
     MemberDigest,
@@ -64,8 +65,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class AuditOptions:
+@dataclass(frozen=True, eq=False, repr=False)
+class AuditOptions(Value):
     """What the audit looks at and how (the options of ``show`` and ``check``).
 
     ``exclude``: globs on a library's soname or on its resolved path (see
@@ -100,8 +101,8 @@ def _is_executable(facts: ElfFacts) -> bool:
     return facts.interpreter is not None or facts.header.elf_type == 2
 
 
-@dataclass(frozen=True, slots=True)
-class ScannedMember:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ScannedMember(Value):
     """What the audit's one pass learnt of one file member: its central directory entry,
     its facts (None when it is not ELF) and its digest (``sha256`` None when the audit
     did not hash contents, ``verify_hashes=False``)."""
@@ -131,8 +132,8 @@ class _Known:
         return self.digest
 
 
-@dataclass(frozen=True)
-class _Scan:
+@dataclass(frozen=True, eq=False, repr=False)
+class _Scan(Value):
     elf: tuple[MemberFacts, ...]
     digests: dict[str, MemberDigest]
     members: dict[str, ScannedMember]
@@ -250,8 +251,8 @@ def _scanned(
     }
 
 
-@dataclass(frozen=True)
-class AuditDetail:
+@dataclass(frozen=True, eq=False, repr=False)
+class AuditDetail(Value):
     """The report plus what it was judged from, for ``repair`` (which plans over the
     link graph rather than re-reading anything): the wheel's layout (``info``) and the
     :class:`~manywheel.linkgraph.LinkGraph` (None when no policy applied: a pure wheel

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from manywheel.errors import UsageError
 from manywheel.policy import KNOWN_ARCHES, Policy, PolicySet
 from manywheel.report import Evidence, PolicyVerdict, WheelReport, verdict_tags
+from manywheel.value import Value
 
 __all__ = [
     "CheckResult",
@@ -38,8 +39,8 @@ __all__ = [
 POLICIES_HINT = "run 'manywheel policies' to list the known ones"
 
 
-@dataclass(frozen=True, slots=True)
-class PlatSpec:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PlatSpec(Value):
     """A validated ``--plat`` value: the policy it names and the arch, if it gave one."""
 
     text: str
@@ -47,8 +48,8 @@ class PlatSpec:
     arch: str | None  # None: the wheel's own architecture
 
 
-@dataclass(frozen=True, slots=True)
-class TagCheck:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class TagCheck(Value):
     """The answer for one platform tag.
 
     ``reason`` explains a failure that no policy verdict covers (the tag is for another
@@ -62,8 +63,8 @@ class TagCheck:
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class CheckResult(Value):
     """The verdict of ``check`` for one wheel; ``ok`` decides the exit code."""
 
     wheel: str

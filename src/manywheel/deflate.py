@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import IO, Final
 
 from manywheel.errors import EnvironmentProblem, InputError, UsageError
+from manywheel.value import Value
 from manywheel.wheel import MemberDigest, RecordHasher
 from manywheel.zipread import DEFLATED
 
@@ -45,8 +46,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Deflater:
+@dataclass(frozen=True, eq=False, repr=False)
+class Deflater(Value):
     """A zlib-compatible module used to deflate new members, and what identifies its output.
 
     Two runs produce the same compressed bytes when their deflaters have the same
@@ -105,8 +106,8 @@ _SPOOL_IN_MEMORY: Final = 4 * 1024 * 1024
 unnamed temporary file in the output directory."""
 
 
-@dataclass(frozen=True)
-class NewMember:
+@dataclass(frozen=True, eq=False, repr=False)
+class NewMember(Value):
     """Content for a new or replaced member: ``source`` bytes, or a file read (streamed)
     from disk when the archive is written. ``executable`` gives it mode 0o755."""
 
@@ -115,8 +116,8 @@ class NewMember:
     executable: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Deflated:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Deflated(Value):
     """A new member's compressed bytes (spooled) and what the headers and RECORD need."""
 
     data: IO[bytes]
@@ -143,8 +144,8 @@ def cannot_write(directory: Path, exc: OSError) -> EnvironmentProblem:
     return EnvironmentProblem(f"cannot write to {directory}: {reason}; choose another -w DIR")
 
 
-@dataclass(frozen=True, slots=True)
-class DeflateOptions:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class DeflateOptions(Value):
     """How new members are deflated: level, deflater, and where big outputs spill."""
 
     compresslevel: int
@@ -157,8 +158,8 @@ class DeflateOptions:
 WINDOW: Final = 32 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class _Piece:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class _Piece(Value):
     """One chunk of a new member: its content and its deflated bytes."""
 
     content: bytes | memoryview
@@ -298,8 +299,8 @@ def content_size(new: NewMember) -> int:
         ) from None
 
 
-@dataclass(frozen=True, slots=True)
-class PreDeflated:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PreDeflated(Value):
     """A new member deflated ahead of :func:`write_wheel` by a :class:`Predeflater`."""
 
     member: NewMember

@@ -39,6 +39,7 @@ from typing import Final, Literal, NamedTuple, Protocol, TypeVar
 
 from manywheel import elfconst as C
 from manywheel.errors import ElfError, InputError
+from manywheel.value import Value
 
 __all__ = [
     "BufferSource",
@@ -147,8 +148,8 @@ class _MappedSource:
 # Facts
 
 
-@dataclass(frozen=True, slots=True)
-class ElfHeader:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ElfHeader(Value):
     """The ELF file header (gABI "ELF Header"), plus the architecture name it implies."""
 
     elf_class: int  # 32 or 64
@@ -166,8 +167,8 @@ class ElfHeader:
     arch_problem: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class ProgramHeader:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ProgramHeader(Value):
     """One program header entry (gABI "Program Header")."""
 
     type: int
@@ -179,8 +180,8 @@ class ProgramHeader:
     align: int
 
 
-@dataclass(frozen=True, slots=True)
-class DynamicInfo:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class DynamicInfo(Value):
     """The link-relevant entries of the dynamic section (gABI "Dynamic Section").
 
     ``rpath``/``runpath`` are the raw strings (not split, not expanded) or None when
@@ -196,8 +197,8 @@ class DynamicInfo:
     flags_1: int  # DT_FLAGS_1 (0 when absent)
 
 
-@dataclass(frozen=True, slots=True)
-class VersionNeedAux:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class VersionNeedAux(Value):
     """One Vernaux entry: a version this file needs from a library."""
 
     name: str  # e.g. "GLIBC_2.14"
@@ -206,16 +207,16 @@ class VersionNeedAux:
     index: int  # vna_other: the .gnu.version index that refers to it
 
 
-@dataclass(frozen=True, slots=True)
-class VersionNeed:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class VersionNeed(Value):
     """One Verneed entry: a library (by DT_NEEDED name) and the versions needed of it."""
 
     file: str
     versions: tuple[VersionNeedAux, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class VersionDef:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class VersionDef(Value):
     """One Verdef entry: a version this file defines; ``names[1:]`` are its parents."""
 
     index: int
@@ -256,8 +257,8 @@ class Symbol(NamedTuple):
     library: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class ElfFacts:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ElfFacts(Value):
     """Everything manywheel knows about one ELF file; immutable, parsed once."""
 
     name: str

@@ -58,6 +58,7 @@ from manywheel.linkgraph import ExternalRef, FileNode, LinkGraph
 from manywheel.patch import merge_rpath, rpath_for
 from manywheel.policy import Policy
 from manywheel.report import PolicyVerdict, verdict_tags
+from manywheel.value import Value
 from manywheel.wheel import WheelInfo
 from manywheel.wheelfs import SITE_PACKAGES, WHEEL_PREFIX, install_path
 
@@ -84,8 +85,8 @@ _SO_SUFFIX = re.compile(r"\.so(?=\.|$)")
 RpathKind = Literal["runpath", "rpath"]
 
 
-@dataclass(frozen=True, slots=True)
-class GraftedLibrary:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class GraftedLibrary(Value):
     """One external file copied into the wheel.
 
     ``key`` is where the loader model found it (its graph key: the resolved path, seen
@@ -104,8 +105,8 @@ class GraftedLibrary:
     group: int
 
 
-@dataclass(frozen=True, slots=True)
-class MemberPatch:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class MemberPatch(Value):
     """The changes to one ELF member: ``replace`` maps ``DT_NEEDED`` names to grafted
     keys (their new names are known once those are hashed); ``dest`` differs from
     ``path`` for a script moved into site-packages."""
@@ -118,8 +119,8 @@ class MemberPatch:
     rpath_kind: RpathKind
 
 
-@dataclass(frozen=True, slots=True)
-class Launcher:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Launcher(Value):
     """A ``#!python`` script left at ``path`` (in ``.data/scripts/``) that runs the ELF
     executable moved to ``target`` (a path relative to site-packages)."""
 
@@ -127,8 +128,8 @@ class Launcher:
     target: str
 
 
-@dataclass(frozen=True, slots=True)
-class GraftPlan:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class GraftPlan(Value):
     """Everything ``repair`` does to one wheel, before any byte is hashed."""
 
     policy: str
@@ -162,8 +163,8 @@ def is_libpython(name: str) -> bool:
     return _LIBPYTHON.match(name) is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Walk:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Walk(Value):
     """What one policy makes ``repair`` graft: keys with the names that load them."""
 
     grafted: Mapping[str, tuple[str, ...]]  # key -> DT_NEEDED names, sorted

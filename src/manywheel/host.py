@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from manywheel.elf import ElfFile
 from manywheel.errors import EnvironmentProblem, ManywheelError
+from manywheel.value import Value
 
 __all__ = [
     "HOST_SCHEMA_VERSION",
@@ -133,8 +134,8 @@ _32BIT_USERLAND = {"x86_64": "i686", "aarch64": "armv7l", "armv8l": "armv7l"}
 # Facts
 
 
-@dataclass(frozen=True, slots=True)
-class LibcInfo:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LibcInfo(Value):
     """The C library the running Python uses.
 
     ``version`` is (major, minor), or None when it could not be learned (the reason is in
@@ -152,8 +153,8 @@ class LibcInfo:
         return None if self.version is None else f"{self.version[0]}.{self.version[1]}"
 
 
-@dataclass(frozen=True, slots=True)
-class ArchInfo:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ArchInfo(Value):
     """The architecture extensions must be built for to load into the running Python.
 
     ``name`` is the wheel arch (x86_64, i686, aarch64, armv7l, ppc64le, ppc64, s390x,
@@ -172,8 +173,8 @@ class ArchInfo:
     problem: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PythonInfo:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PythonInfo(Value):
     """The interpreter whose view is reported (the one running manywheel)."""
 
     executable: str
@@ -182,8 +183,8 @@ class PythonInfo:
     interpreter: str | None  # PT_INTERP of the executable (its dynamic loader)
 
 
-@dataclass(frozen=True, slots=True)
-class OverrideNote:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class OverrideNote(Value):
     """One answer of the ``_manylinux`` module (PEP 600 "Package installers") that changed
     the result, or that was not a bool and was taken by its truth value as PEP 600 does.
 
@@ -198,16 +199,16 @@ class OverrideNote:
     accepted: bool
 
 
-@dataclass(frozen=True, slots=True)
-class TagSet:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class TagSet(Value):
     """Accepted platform tags, most specific first, and the override notes behind them."""
 
     tags: tuple[str, ...]
     notes: tuple[OverrideNote, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class HostReport:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class HostReport(Value):
     """What this machine accepts: the answer of ``manywheel platform``.
 
     ``tags`` are platform tags only (PEP 425's third part), most specific first, as an
@@ -454,8 +455,8 @@ def build_report(
 # Edge: gathering the real values
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutableFacts:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ExecutableFacts(Value):
     """What the interpreter's ELF file says: its loader (PT_INTERP) and its arch.
 
     ``elf_class`` is None when the header could not be read (``problem`` says why);

@@ -38,6 +38,7 @@ from manywheel.ldconfig import (
     split_search_path,
 )
 from manywheel.ldfs import ElfView, Filesystem, HostFilesystem
+from manywheel.value import Value
 
 __all__ = [
     "Attempt",
@@ -120,8 +121,8 @@ AttemptResult = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Rule(Value):
     """Which search rule produced a directory (or a result)."""
 
     kind: RuleKind
@@ -168,8 +169,8 @@ class Rule:
         return str(self.kind)  # pragma: no cover
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Attempt(Value):
     """One place the loader looked, and what it found there."""
 
     path: str
@@ -178,8 +179,8 @@ class Attempt:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedObject:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LoadedObject(Value):
     """The loader-relevant facts of one ELF file of the tree."""
 
     path: str  # as the loader opened it (in the sysroot view when one is used)
@@ -202,8 +203,8 @@ class LoadedObject:
 ResolutionStatus = Literal["found", "already-loaded", "not-found", "error"]
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Resolution(Value):
     """How one DT_NEEDED entry of one object resolves (a node of the tree).
 
     ``found``: loaded here for the first time (``children`` are its own needs).
@@ -233,8 +234,8 @@ class Resolution:
         return self.status in ("found", "already-loaded")
 
 
-@dataclass(frozen=True, slots=True)
-class SearchSetup:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SearchSetup(Value):
     """The parts of the search that do not depend on the requesting object."""
 
     libc: LibcFlavor
@@ -256,8 +257,8 @@ class SearchSetup:
     problems: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class DependencyTree:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class DependencyTree(Value):
     """The resolved dependency tree of one ELF file."""
 
     root: LoadedObject
@@ -430,8 +431,8 @@ class _SystemPart:
 _Memo = dict[tuple[str, str, str], _SystemPart]
 
 
-@dataclass(frozen=True, slots=True)
-class _Searched:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class _Searched(Value):
     """What :meth:`_Resolver.search` found for one name and one search list (reusable)."""
 
     status: ResolutionStatus

@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from manywheel.value import Value
+
 __all__ = [
     "CacheEntry",
     "CacheFormatError",
@@ -106,8 +108,8 @@ def cache_flags_for_arch(arch: str | None) -> frozenset[int]:
     return _ARCH_FLAGS.get(arch, frozenset({FLAG_ELF, FLAG_ELF_LIBC6}))
 
 
-@dataclass(frozen=True, slots=True)
-class CacheEntry:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class CacheEntry(Value):
     """One library of the cache: ``name`` (the soname) is found at ``path``."""
 
     name: str
@@ -142,8 +144,8 @@ class CacheEntry:
         return label
 
 
-@dataclass(frozen=True, slots=True)
-class LdCache:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LdCache(Value):
     """A parsed ld.so.cache: its entries in file order (the order ld.so scans them)."""
 
     format: Literal["old", "new", "compat"]

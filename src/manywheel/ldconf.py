@@ -24,6 +24,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from manywheel.value import Value
+
 __all__ = ["ConfLine", "ConfSource", "LdSoConf", "parse_conf_lines", "read_ld_so_conf"]
 
 
@@ -35,8 +37,8 @@ class ConfSource(Protocol):
     def glob(self, pattern: str) -> list[str]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class ConfLine:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ConfLine(Value):
     """One meaningful line of a configuration file."""
 
     kind: Literal["dir", "include", "hwcap"]
@@ -44,8 +46,8 @@ class ConfLine:
     lineno: int
 
 
-@dataclass(frozen=True, slots=True)
-class LdSoConf:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LdSoConf(Value):
     """The outcome of reading a configuration file and its includes."""
 
     dirs: tuple[str, ...]  # in order of appearance, first occurrence kept

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from manywheel.errors import UsageError
+from manywheel.value import Value
 
 __all__ = [
     "EXTRA_PATH_VARIABLES",
@@ -172,8 +173,8 @@ def _as_tuple(value: object, name: str) -> tuple[str, ...]:
     return items
 
 
-@dataclass(frozen=True, slots=True)
-class LoaderConfig:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LoaderConfig(Value):
     """How to model the loader. Nothing is read from the environment implicitly.
 
     ``ldpaths`` replaces the system part of the search (ld.so.cache, ld.so.conf and the

@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from manywheel.elf import ElfFacts, ElfFile
 from manywheel.errors import ElfError
 from manywheel.ld import DependencyTree, LoaderSession, Resolution
+from manywheel.value import Value
 from manywheel.wheelfs import WheelFilesystem, install_path
 
 __all__ = ["ExternalRef", "FileNode", "Link", "LinkGraph", "build_graph"]
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Link(Value):
     """Where one ``DT_NEEDED`` entry of a file loads from.
 
     ``target`` is the key of the loaded file (a member path when ``internal``, else the
@@ -44,8 +45,8 @@ class Link:
     internal: bool
 
 
-@dataclass(frozen=True, slots=True)
-class FileNode:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class FileNode(Value):
     """One ELF file of the graph; ``key`` is its member path or its path on the host."""
 
     key: str
@@ -54,8 +55,8 @@ class FileNode:
     links: tuple[Link, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ExternalRef:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ExternalRef(Value):
     """A library the wheel's files need from outside the wheel, by ``DT_NEEDED`` name."""
 
     name: str
@@ -70,8 +71,8 @@ class ExternalRef:
     excluded: bool
 
 
-@dataclass(frozen=True, slots=True)
-class LinkGraph:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LinkGraph(Value):
     """Every ELF file the wheel loads, and how; ``members`` are the audited member keys."""
 
     nodes: Mapping[str, FileNode]

@@ -43,6 +43,7 @@ from manywheel.elf import (
     ProgramHeader,
     SymbolScope,
 )
+from manywheel.value import Value
 from manywheel.zipread import DEFAULT_CHUNK, STORED, WHOLE_MAX, ZipArchive, ZipMember
 
 __all__ = [
@@ -106,8 +107,8 @@ class MissingRange(Exception):
         self.length = length
 
 
-@dataclass(frozen=True, slots=True)
-class MemberFacts:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class MemberFacts(Value):
     """The outcome for one ELF member: its facts, or why they could not be read.
 
     ``passes`` counts the inflating passes (0 for a STORED member), ``inflated`` the
@@ -624,8 +625,8 @@ def _run_parallel(tasks: Sequence[_T], run: Callable[[_T], None], count: int) ->
 # One pass over the whole archive: ELF facts and content hashes together
 
 
-@dataclass(frozen=True, slots=True)
-class ArchiveScan(Generic[_H]):
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ArchiveScan(Value, Generic[_H]):
     """What one pass over an archive learnt: ELF facts and, if asked, every member's hasher.
 
     ``facts`` in archive order; ``hashes`` maps every file member (directories excluded),

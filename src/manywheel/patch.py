@@ -76,6 +76,7 @@ from typing import Literal
 
 from manywheel.elf import ElfFacts, ElfFile, read_facts
 from manywheel.errors import ElfError, EnvironmentProblem, ManywheelError, UsageError
+from manywheel.value import Value
 
 __all__ = [
     "KNOWN_BROKEN",
@@ -120,8 +121,8 @@ class PatchError(ManywheelError):
 # Finding patchelf
 
 
-@dataclass(frozen=True)
-class Patchelf:
+@dataclass(frozen=True, eq=False, repr=False)
+class Patchelf(Value):
     """A patchelf binary that passed the version policy."""
 
     path: str
@@ -238,8 +239,8 @@ def find_patchelf(
 # Planning and applying
 
 
-@dataclass(frozen=True)
-class PatchOps:
+@dataclass(frozen=True, eq=False, repr=False)
+class PatchOps(Value):
     """Every change to make to one ELF file, applied in one patchelf call.
 
     ``replace_needed`` maps an existing DT_NEEDED name to its new name (each entry is

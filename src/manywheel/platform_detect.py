@@ -24,6 +24,7 @@ from typing import Literal
 
 from manywheel.memberfacts import MemberFacts
 from manywheel.report import Evidence, WheelIdentity
+from manywheel.value import Value
 
 __all__ = ["Libc", "Platform", "detect_platform", "tag_platform"]
 
@@ -34,8 +35,8 @@ _LEGACY = re.compile(r"manylinux(?:1|2010|2014)_(.+)")
 _LINUX = re.compile(r"linux_(.+)")
 
 
-@dataclass(frozen=True, slots=True)
-class Platform:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Platform(Value):
     """The wheel's libc (``glibc``/``musl``) and arch, and where each came from."""
 
     libc: Libc

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from manywheel.errors import UsageError
+from manywheel.value import Value
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -62,8 +63,8 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("."))
 
 
-@dataclass(frozen=True, slots=True)
-class SymbolVersion:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SymbolVersion(Value):
     """A symbol-version name split as policies see it.
 
     ``GLIBC_2.17`` -> prefix ``GLIBC``, version ``2.17`` (flavour ``""``, numbers
@@ -103,8 +104,8 @@ def _version_key(version: str) -> tuple[str, tuple[int, ...]]:
     return (parsed.flavour, parsed.numbers)
 
 
-@dataclass(frozen=True)
-class Policy:
+@dataclass(frozen=True, eq=False, repr=False)
+class Policy(Value):
     """One platform tag family member, e.g. ``manylinux_2_17`` (alias ``manylinux2014``).
 
     ``symbol_versions[prefix][arch]`` is the set of versions (the part after
@@ -191,8 +192,8 @@ LINUX = Policy(
 )
 
 
-@dataclass(frozen=True)
-class PolicySet:
+@dataclass(frozen=True, eq=False, repr=False)
+class PolicySet(Value):
     """All known policies, highest priority first, plus the ``linux`` catch-all."""
 
     policies: tuple[Policy, ...]

@@ -26,6 +26,7 @@ from manywheel.elf import Symbol
 from manywheel.memberfacts import MemberFacts
 from manywheel.platform_detect import tag_platform
 from manywheel.report import Evidence, PolicyVerdict, WheelIdentity
+from manywheel.value import Value
 from manywheel.wheel import WheelInfo
 
 __all__ = ["MemberProblems", "claims_vs_content", "member_problems"]
@@ -34,8 +35,8 @@ _LIBPYTHON = re.compile(r"libpython\d")
 _NARROW_PY2 = re.compile(r"cp2\d+m?")  # narrow (UCS2) CPython 2 ABI tags; "mu" is UCS4
 
 
-@dataclass(frozen=True, slots=True)
-class MemberProblems:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class MemberProblems(Value):
     evidence: tuple[Evidence, ...]
     skipped: frozenset[str]  # members judged by no policy (malformed, foreign arch)
 

@@ -78,6 +78,7 @@ from manywheel.policy import Policy, PolicySet, load_policies
 from manywheel.render import evidence_lines
 from manywheel.repair_verify import raw_copies, verify_output
 from manywheel.report import PolicyVerdict, WheelReport
+from manywheel.value import Value
 from manywheel.wheel import SIGNATURE_SUFFIXES, MemberDigest, WheelInfo
 from manywheel.wheelwrite import epoch_from_environment, newest_member_time, write_wheel
 from manywheel.zipread import ZipArchive, ZipMember
@@ -106,8 +107,8 @@ _NOT_FOUND_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class RepairOptions:
+@dataclass(frozen=True, eq=False, repr=False)
+class RepairOptions(Value):
     """The options of ``manywheel repair`` (``plat`` None or ``"auto"``: the most
     compatible tag the wheel can reach)."""
 
@@ -131,8 +132,8 @@ class RepairOptions:
     verify_record: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class GraftRecord:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class GraftRecord(Value):
     """One grafted library: where it was found, the names that loaded it, its new place."""
 
     source: str
@@ -141,8 +142,8 @@ class GraftRecord:
     soname: str
 
 
-@dataclass(frozen=True, slots=True)
-class RepairResult:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class RepairResult(Value):
     """What ``repair`` did to one wheel (the ``--json`` record, schemas/repair.schema.json)."""
 
     input: str
@@ -495,8 +496,8 @@ def _missing_lines(name: str, missing: Sequence[ExternalRef]) -> list[str]:
 # --------------------------------------------------------------------------- applying
 
 
-@dataclass(frozen=True)
-class _Applied:
+@dataclass(frozen=True, eq=False, repr=False)
+class _Applied(Value):
     names: Mapping[str, str]  # grafted key -> new file name
     grafted: tuple[GraftRecord, ...]
     patched: tuple[str, ...]

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from manywheel.value import Value
+
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class WheelIdentity:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class WheelIdentity(Value):
     """What the wheel says about itself (PEP 427 filename, WHEEL metadata)."""
 
     filename: str
@@ -29,8 +31,8 @@ class WheelIdentity:
     pure: bool  # no ELF member at all
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Evidence(Value):
     """One fact against a policy or a consistency check, with the file it comes from.
 
     ``kind`` is one of: "symbol-version" (symbol too new), "external-library",
@@ -55,8 +57,8 @@ class Evidence:
     detail: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ExternalLibrary:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ExternalLibrary(Value):
     """A library outside the wheel that the wheel's ELF files need (transitively)."""
 
     soname: str
@@ -69,8 +71,8 @@ class ExternalLibrary:
     allowed_by: str | None  # most compatible policy that allows it to stay external
 
 
-@dataclass(frozen=True, slots=True)
-class ElfMemberInfo:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ElfMemberInfo(Value):
     """One ELF member of the wheel and its role."""
 
     path: str  # member path inside the wheel
@@ -83,8 +85,8 @@ class ElfMemberInfo:
     error: str | None  # malformed: the reader's message
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyVerdict:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PolicyVerdict(Value):
     """One policy's answer for this wheel; ``evidence`` is empty exactly when ``ok``."""
 
     policy: str  # canonical name, e.g. manylinux_2_17
@@ -109,8 +111,8 @@ def verdict_tags(verdict: PolicyVerdict) -> tuple[str, ...]:
     return (verdict.tag, *(alias + suffix for alias in verdict.aliases))
 
 
-@dataclass(frozen=True, slots=True)
-class WheelReport:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class WheelReport(Value):
     """Everything `show` prints and `check` judges, for one wheel."""
 
     schema_version: int

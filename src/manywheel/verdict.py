@@ -41,6 +41,7 @@ from manywheel.elf import ElfFacts
 from manywheel.linkgraph import ExternalRef, FileNode, LinkGraph
 from manywheel.policy import Policy, SymbolVersion
 from manywheel.report import Evidence, PolicyVerdict
+from manywheel.value import Value
 
 __all__ = ["VER_FLG_WEAK", "best_tags", "evaluate", "evaluate_all"]
 
@@ -49,8 +50,8 @@ VER_FLG_WEAK = 0x2
 _ISA_ABOVE_BASELINE = frozenset({"v2", "v3", "v4"})
 
 
-@dataclass(frozen=True, slots=True)
-class _Imports:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class _Imports(Value):
     """A file's undefined symbols, indexed once for every policy."""
 
     by_version: dict[tuple[str, str], tuple[tuple[str, bool], ...]]  # (lib, ver) -> (name, weak)
@@ -80,8 +81,8 @@ def _index(facts: ElfFacts, watched: frozenset[str], versions: frozenset[str]) -
     return _Imports({k: tuple(v) for k, v in by_version.items()}, strong)
 
 
-@dataclass(frozen=True, slots=True)
-class _FilePlan:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class _FilePlan(Value):
     """The policy-independent part of one file's checks (see :meth:`_Context.plan`)."""
 
     external: dict[str, bool]  # DT_NEEDED name -> whether it counts as external
@@ -288,8 +289,8 @@ def _version_evidence(
 # --------------------------------------------------------------------------- walking
 
 
-@dataclass(frozen=True, slots=True)
-class _Walk:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class _Walk(Value):
     """External libraries reached from the members under one policy."""
 
     grafted: tuple[ExternalRef, ...]  # not allowed, found: repair copies them in

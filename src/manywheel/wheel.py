@@ -33,6 +33,7 @@ from typing import Final
 
 from manywheel.errors import InputError
 from manywheel.report import Evidence, WheelIdentity
+from manywheel.value import Value
 from manywheel.zipread import ZipArchive, ZipMember
 
 # email, hashlib and packaging are imported where they are needed, not here: `show`
@@ -226,8 +227,8 @@ def _platform_parts(tags: Iterable[str]) -> tuple[str, ...]:
 # -- WHEEL ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class WheelMetadata:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class WheelMetadata(Value):
     """The ``{name}-{version}.dist-info/WHEEL`` file (PEP 427 "File contents").
 
     ``tags`` are the ``Tag:`` lines in file order; ``build`` the optional ``Build:`` line.
@@ -465,8 +466,8 @@ def _find_data_dir(names: Sequence[str], name: str, version: str, source: str) -
 # -- RECORD --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RecordEntry:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class RecordEntry(Value):
     """One RECORD row (PEP 376 "RECORD", PEP 427 "The .dist-info directory").
 
     ``hash_digest`` is the urlsafe base64 digest without ``=`` padding, as written;
@@ -563,8 +564,8 @@ def _b64(raw: bytes) -> str:
     return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
-class MemberDigest:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class MemberDigest(Value):
     """What is known of one member's content, to compare against its RECORD row.
 
     ``sha256`` is the urlsafe-base64-nopad digest, or None when the caller did not hash
@@ -852,8 +853,8 @@ def purelib_note(identity: WheelIdentity, wheel_path: str = "WHEEL") -> str | No
 # -- the whole wheel -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class WheelInfo:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class WheelInfo(Value):
     """A wheel's filename, dist-info, WHEEL, RECORD and .data layout, not yet hash-checked.
 
     ``members`` are the file members (directories excluded) in archive order;

@@ -69,6 +69,7 @@ from manywheel.deflate import (
     worker_count,
 )
 from manywheel.errors import UsageError
+from manywheel.value import Value
 from manywheel.wheel import (
     SIGNATURE_SUFFIXES,
     MemberDigest,
@@ -169,8 +170,8 @@ def _dos_date_time(epoch: int) -> tuple[int, int]:
 # -- what the caller gives and gets -----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WrittenWheel:
+@dataclass(frozen=True, eq=False, repr=False)
+class WrittenWheel(Value):
     """The wheel :func:`write_wheel` wrote: its final path, size in bytes, and the sha256 of
     the whole file (hex, as ``pip hash`` and ``sha256sum`` print it). ``kept_digests``:
     the RECORD digest written for each member copied raw (from ``known_digests`` or
@@ -205,8 +206,8 @@ _FILE_MODE: Final = 0o644
 _EXEC_MODE: Final = 0o755
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class _Entry(Value):
     """One entry as it will be written: where its data comes from, and its header fields."""
 
     name: str
@@ -343,7 +344,7 @@ def _write_wheel(
     return WrittenWheel(out_path, written[0], written[1], written[2])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _Options(DeflateOptions):
     workers: int
     known: Mapping[str, MemberDigest]
@@ -624,8 +625,8 @@ class _Jobs:
 # -- assembling the archive -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Central:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class _Central(Value):
     """What the central directory needs of an entry already written."""
 
     name: bytes

@@ -56,6 +56,7 @@ from types import ModuleType
 from typing import Final
 
 from manywheel.errors import InputError
+from manywheel.value import Value
 
 __all__ = [
     "DEFLATE_MAX_RATIO",
@@ -174,8 +175,8 @@ class ArchiveError(InputError):
     """A zip archive that is corrupt, truncated, or contains something a wheel must not."""
 
 
-@dataclass(frozen=True, slots=True)
-class ZipMember:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ZipMember(Value):
     """One entry of the central directory (APPNOTE 4.3.12), checked against its local header.
 
     ``data_offset`` is where the compressed bytes start in the archive (after the local
@@ -496,8 +497,8 @@ def _inflate(
 # -- central directory ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Directory:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class _Directory(Value):
     """Where the central directory is and how many entries it declares (APPNOTE 4.3.6)."""
 
     offset: int

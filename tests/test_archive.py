@@ -910,3 +910,42 @@ def test_scan_facts_do_not_depend_on_the_inflater(
         unhashed = scan_archive(archive, symbols="imports", workers=2).facts
     assert [m.facts for m in unhashed] == [m.facts for m in streamed.facts]
     assert any(m.inflated < sizes[m.name] for m in unhashed)  # streaming stops early
+
+
+# -- the scan's pool of threads ------------------------------------------------------------
+
+
+def test_pool_waits_for_tasks_a_joining_thread_runs() -> None:
+    """finish() returns only once every task has run, those a thread that joined with
+    work() took included (the early scan's thread works that way), and re-raises the
+    first failure."""
+    import threading
+    import time
+
+    from manywheel.memberfacts import _Pool
+
+    done: list[int] = []
+    started = threading.Event()
+
+    def run(task: int) -> None:
+        if task == 0:
+            started.set()
+            time.sleep(0.2)
+        done.append(task)
+
+    pool = _Pool(list(range(5)), run)
+    helper = threading.Thread(target=pool.work)
+    helper.start()
+    started.wait()
+    pool.finish()
+    assert sorted(done) == [0, 1, 2, 3, 4]
+    helper.join()
+
+    def fail(task: int) -> None:
+        if task == 2:
+            raise ArchiveError("member 2 is corrupt")
+
+    failing = _Pool(list(range(50)), fail)
+    failing.start(2)
+    with pytest.raises(ArchiveError, match="member 2 is corrupt"):
+        failing.finish()

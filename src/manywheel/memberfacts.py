@@ -54,11 +54,13 @@ __all__ = [
     "ContentHasher",
     "MemberFacts",
     "MissingRange",
+    "PendingScan",
     "SparseSource",
     "StoredSource",
     "archive_facts",
     "member_facts",
     "scan_archive",
+    "start_scan",
 ]
 
 ELF_MAGIC: Final = b"\x7fELF"
@@ -574,51 +576,79 @@ _T = TypeVar("_T")
 def _run_parallel(tasks: Sequence[_T], run: Callable[[_T], None], count: int) -> None:
     """``run(task)`` for every task, in order of ``tasks``, on ``count`` threads (this
     one among them); the first exception stops handing out tasks and is re-raised once
-    every thread has stopped.
-
-    Plain threads rather than :mod:`concurrent.futures`: the work is a fixed list, and
-    importing the futures machinery (and :mod:`logging` with it) costs more than a
-    small wheel's whole scan.
-    """
+    every thread has stopped."""
     if count <= 1 or len(tasks) <= 1:
         for task in tasks:
             run(task)
         return
-    pending: Iterator[_T] = iter(tasks)
-    lock = threading.Lock()
-    failures: list[BaseException] = []
+    pool = _Pool(tasks, run)
+    pool.start(min(count, len(tasks)) - 1)
+    pool.finish()
 
-    def work() -> None:
+
+class _Pool(Generic[_T]):
+    """Threads taking tasks from one list, in order, until it is empty; any thread may
+    join in (:meth:`work`), and :meth:`finish` makes the caller work, then waits.
+
+    Plain threads rather than :mod:`concurrent.futures`: the work is a fixed list, and
+    importing the futures machinery (and :mod:`logging` with it) costs more than a
+    small wheel's whole scan. The first exception stops handing out tasks; :meth:`finish`
+    re-raises it once every thread has stopped.
+    """
+
+    def __init__(self, tasks: Sequence[_T], run: Callable[[_T], None]) -> None:
+        self._pending: Iterator[_T] = iter(tasks)
+        self._run = run
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when a task ends
+        self._running = 0
+        self._failures: list[BaseException] = []
+        self._threads: list[threading.Thread] = []
+
+    def start(self, threads: int) -> None:
+        """Start ``threads`` worker threads."""
+        for _ in range(threads):
+            thread = threading.Thread(
+                target=self.work, name=f"manywheel-scan-{len(self._threads)}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def work(self) -> None:
+        """Run tasks on this thread until none is left (or one has failed)."""
         while True:
-            with lock:
-                if failures:
+            with self._lock:
+                if self._failures:
                     return
                 try:
-                    task = next(pending)
+                    task = next(self._pending)
                 except StopIteration:
                     return
+                self._running += 1
             try:
-                run(task)
+                self._run(task)
             except BaseException as exc:
-                with lock:
-                    failures.append(exc)
+                with self._lock:
+                    self._failures.append(exc)
                 return
+            finally:
+                with self._lock:
+                    self._running -= 1
+                    self._idle.notify_all()
 
-    helpers = [
-        threading.Thread(target=work, name=f"manywheel-scan-{i}", daemon=True)
-        for i in range(min(count, len(tasks)) - 1)
-    ]
-    for thread in helpers:
-        thread.start()
-    try:
-        work()
-    finally:
-        with lock:
-            pending = iter(())  # an interrupt here: hand out nothing more
-        for thread in helpers:
-            thread.join()
-    if failures:
-        raise failures[0]
+    def finish(self) -> None:
+        """Work until the list is empty, wait for every thread, re-raise a failure."""
+        try:
+            self.work()
+        finally:
+            with self._lock:
+                self._pending = iter(())  # an interrupt here: hand out nothing more
+                while self._running:  # tasks other threads run (helpers included)
+                    self._idle.wait()
+            for thread in self._threads:
+                thread.join()
+        if self._failures:
+            raise self._failures[0]
 
 
 # ---------------------------------------------------------------------------
@@ -767,10 +797,73 @@ def scan_archive(
     without hashing). Each member's size and CRC-32 are checked when it is read to the
     end (:meth:`~manywheel.zipread.ZipArchive.iter_content`); a corrupt member raises
     :class:`~manywheel.zipread.ArchiveError`. Work runs on ``workers`` threads
-    (default ``os.cpu_count()``): big members alone and biggest first, small ones in
-    batches. The result does not depend on scheduling. ``symbols`` says which dynamic
-    symbols the facts hold (:data:`~manywheel.elf.SymbolScope`; the audit needs only
-    ``"imports"``).
+    (default ``os.cpu_count()``, this one among them): big members alone and biggest
+    first, small ones in batches. The result does not depend on scheduling. ``symbols``
+    says which dynamic symbols the facts hold (:data:`~manywheel.elf.SymbolScope`; the
+    audit needs only ``"imports"``).
+    """
+    count = workers or os.cpu_count() or 1
+    pending = start_scan(
+        archive,
+        hasher,
+        threads=count - 1,
+        head_window=head_window,
+        max_kept=max_kept,
+        chunk_size=chunk_size,
+        symbols=symbols,
+        reuse=reuse,
+    )
+    return pending.result()
+
+
+class PendingScan(Generic[_H]):
+    """A scan started by :func:`start_scan`: threads may :meth:`help` with it, and
+    :meth:`result` makes the caller help, then waits for the others."""
+
+    def __init__(
+        self,
+        files: Sequence[ZipMember],
+        results: list[tuple[MemberFacts | None, _H | None]],
+        pool: _Pool[list[int]],
+    ) -> None:
+        self._files = files
+        self._results = results
+        self._pool = pool
+
+    def help(self) -> None:
+        """Scan members on this thread until none is left to start."""
+        self._pool.work()
+
+    def result(self) -> ArchiveScan[_H]:
+        """Help until every member is started, wait for all, then the scan (or the first
+        error a member raised)."""
+        self._pool.finish()
+        hashes: dict[str, _H] = {}
+        for member, (_, digest) in zip(self._files, self._results, strict=True):
+            if digest is not None:
+                hashes[member.name] = digest
+        return ArchiveScan(
+            facts=tuple(f for f, _ in self._results if f is not None),
+            hashes=hashes,
+        )
+
+
+def start_scan(
+    archive: ZipArchive,
+    hasher: Callable[[], _H] | None = None,
+    *,
+    threads: int,
+    head_window: int = DEFAULT_HEAD_WINDOW,
+    max_kept: int = DEFAULT_MAX_KEPT,
+    chunk_size: int = DEFAULT_CHUNK,
+    symbols: SymbolScope = "all",
+    reuse: Callable[[ZipArchive, ZipMember], tuple[MemberFacts | None, _H] | None] | None = None,
+) -> PendingScan[_H]:
+    """:func:`scan_archive` on ``threads`` new threads (0: none yet), returned at once;
+    other threads join in with :meth:`PendingScan.help` or :meth:`PendingScan.result`.
+
+    For a caller with other work first (``show`` imports its modules meanwhile): it
+    joins once free, so no more threads compete for the cores than there are.
     """
     _check_options(head_window, max_kept, chunk_size)
     files = [m for m in archive.members if not m.is_dir]
@@ -785,12 +878,7 @@ def scan_archive(
             else:
                 results[i] = _scan_member(archive, files[i], hasher, options)
 
-    _run_parallel(_tasks(files), run, workers or os.cpu_count() or 1)
-    hashes: dict[str, _H] = {}
-    for member, (_, digest) in zip(files, results, strict=True):
-        if digest is not None:
-            hashes[member.name] = digest
-    return ArchiveScan(
-        facts=tuple(f for f, _ in results if f is not None),
-        hashes=hashes,
-    )
+    tasks = _tasks(files)
+    pool: _Pool[list[int]] = _Pool(tasks, run)
+    pool.start(max(0, min(threads, len(tasks) - 1)))
+    return PendingScan(files, results, pool)

@@ -16,25 +16,32 @@ the archive, member errors once the wheel's metadata has been read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from typing import Any
 
-from manywheel.memberfacts import MemberFacts, scan_archive
+from manywheel.memberfacts import MemberFacts, PendingScan, start_scan
 from manywheel.zipread import ZipArchive
 
 __all__ = ["ScanAhead"]
 
 
 class ScanAhead:
-    """The scan of the wheel at ``path``, started on a thread at construction."""
+    """The scan of the wheel at ``path``, started on a thread at construction.
+
+    That thread opens the archive and scans with ``os.cpu_count() - 1`` threads in all
+    (itself among them): the caller is busy importing meanwhile, and joins in when it
+    asks for :meth:`facts`, so no more threads compete for the cores than there are
+    (on two cores, the biggest member keeps one to itself while the imports run).
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._opened = threading.Event()
         self._archive: ZipArchive | None = None
         self._open_error: BaseException | None = None
-        self._facts: tuple[MemberFacts, ...] | None = None
-        self._scan_error: BaseException | None = None
+        self._pending: PendingScan[Any] | None = None
         self._taken = False
         self._thread = threading.Thread(target=self._run, name="manywheel-ahead", daemon=True)
         self._thread.start()
@@ -42,15 +49,14 @@ class ScanAhead:
     def _run(self) -> None:
         try:
             self._archive = ZipArchive(self.path)
+            threads = max(0, (os.cpu_count() or 1) - 2)
+            self._pending = start_scan(self._archive, symbols="imports", threads=threads)
         except BaseException as exc:  # re-raised by open(), on the auditing thread
             self._open_error = exc
             return
         finally:
             self._opened.set()
-        try:
-            self._facts = scan_archive(self._archive, symbols="imports").facts
-        except BaseException as exc:  # re-raised by facts()
-            self._scan_error = exc
+        self._pending.help()  # a member's error is kept by the scan for facts()
 
     def open(self) -> ZipArchive:
         """The opened archive (the caller closes it, after :meth:`wait`), or the error
@@ -63,19 +69,25 @@ class ScanAhead:
         return self._archive
 
     def facts(self) -> tuple[MemberFacts, ...]:
-        """The scan's facts once it is done, or the error it raised."""
-        self.wait()
-        if self._scan_error is not None:
-            raise self._scan_error
-        assert self._facts is not None
-        return self._facts
+        """The scan's facts, the calling thread helping until it is done, or the error
+        a member raised."""
+        self._opened.wait()
+        assert self._pending is not None
+        try:
+            return self._pending.result().facts
+        finally:
+            self._thread.join()
 
     def wait(self) -> None:
         """Until the scan has stopped (before the archive may be closed)."""
+        self._opened.wait()
+        if self._pending is not None:
+            with contextlib.suppress(Exception):  # facts() reports it; here we only wait
+                self._pending.result()
         self._thread.join()
 
     def close(self) -> None:
-        """Stop caring: wait for the thread and close the archive unless :meth:`open`
+        """Stop caring: wait for the scan and close the archive unless :meth:`open`
         handed it over (an audit that failed before taking the scan over)."""
         self.wait()
         if self._archive is not None and not self._taken:

@@ -1069,8 +1069,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--manywheel",
         metavar="CMD",
-        help="command that runs manywheel (default: '-m manywheel' with the Python of "
-        f"{MANYWHEEL_VENV} if --setup made it, else this Python)",
+        help="command that runs manywheel (default: the console script of "
+        f"{MANYWHEEL_VENV} if --setup made it, else '-m manywheel' with this Python)",
     )
     parser.add_argument(
         "--auditwheel-only",

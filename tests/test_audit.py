@@ -7,7 +7,6 @@ here with the file, symbol and library named.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -483,14 +482,12 @@ def test_metadata_faults_are_reported_before_member_faults(
 
 
 @pytest.mark.slow
-def test_torch_wheel_best_tag_and_speed() -> None:
+def test_torch_wheel_best_tag() -> None:
+    """The verdict on the real torch wheel (its speed is benchmarks/bench_show.py's)."""
     if not TORCH.is_file():
         pytest.skip(f"{TORCH} is not there (the real-wheel cache is not set up)")
-    start = time.perf_counter()
     report = audit(TORCH)
-    elapsed = time.perf_counter() - start
     assert report.best_tag == "manylinux_2_28_x86_64"
     assert len(report.members) == 136
     blocked = verdict(report, "manylinux_2_27")
     assert any(e.symbol == "fcntl64" and e.version == "GLIBC_2.28" for e in blocked.evidence)
-    assert elapsed < 5, f"the torch audit took {elapsed:.2f} s"

@@ -30,7 +30,6 @@ import io
 import os
 import struct
 import sysconfig
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -393,21 +392,6 @@ def test_isa_level_by_hand(native_fixtures: FixtureSet) -> None:
     assert isa.x86_isa_needed is not None and isa.x86_isa_needed & 0b100  # v3 bit
     assert isa.x86_isa_level == "v3"  # elf.py names levels baseline, v2, v3, v4
     assert facts_of(native_fixtures.libalpha).x86_isa_needed is None
-
-
-# --------------------------------------------------------------------------- timing
-
-
-def test_reader_is_fast_on_the_largest_sampled_file() -> None:
-    """Why the reader exists (DESIGN.md): much faster than pyelftools on big libraries."""
-    if not SYSTEM_SAMPLE:
-        pytest.skip("no system ELF files")
-    biggest = max(SYSTEM_SAMPLE, key=lambda p: p.stat().st_size)
-    start = time.perf_counter()
-    facts = facts_of(biggest)
-    elapsed = time.perf_counter() - start
-    assert facts.symbols or facts.dynamic is None
-    assert elapsed < 2.0, f"{biggest}: {elapsed:.2f} s"
 
 
 def test_non_utf8_symbol_name(native_fixtures: FixtureSet, tmp_path: Path) -> None:

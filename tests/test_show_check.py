@@ -228,6 +228,36 @@ def test_show_text_has_no_python_reprs() -> None:
     assert "()" not in text and "[]" not in text and "{}" not in text
 
 
+def test_symbols_one_file_imports_at_one_version_from_one_library_share_a_line() -> None:
+    """The text groups what JSON lists one by one: a file's too-new symbols of one
+    version from one library on one line, sorted; anything else keeps its own line."""
+    items = [
+        sym("a.so", "powf", "GLIBC_2.27", "libm.so.6"),
+        sym("a.so", "expf", "GLIBC_2.27", "libm.so.6"),
+        sym("a.so", "memcpy", "GLIBC_2.14"),
+        sym("a.so", "logf", "GLIBC_2.27", "libm.so.6"),
+        sym("b.so", "expf", "GLIBC_2.27", "libm.so.6"),
+        sym("a.so", "expf", "GLIBC_2.29", "libm.so.6"),
+        dataclasses.replace(
+            sym("c.so", "x", "GLIBC_2.27", "libm.so.6"), found_at="/lib/libm.so.6 via z"
+        ),
+        dataclasses.replace(
+            sym("c.so", "y", "GLIBC_2.27", "libm.so.6"), found_at="/lib/libm.so.6 via z"
+        ),
+    ]
+    assert render.evidence_lines(items) == [
+        "symbol versions too new:",
+        "  a.so imports memcpy@GLIBC_2.14 from libc.so.6",
+        "  a.so imports 3 symbols at GLIBC_2.27 from libm.so.6: expf, logf, powf",
+        "  a.so imports expf@GLIBC_2.29 from libm.so.6",
+        "  b.so imports expf@GLIBC_2.27 from libm.so.6",
+        "  c.so imports x@GLIBC_2.27 from libm.so.6",
+        "    found at /lib/libm.so.6 via z",
+        "  c.so imports y@GLIBC_2.27 from libm.so.6",
+        "    found at /lib/libm.so.6 via z",
+    ]
+
+
 def test_evidence_sorted_by_version_not_text_and_grouped_in_fixed_order() -> None:
     items = [
         sym("b.so", "x", "GLIBC_2.17"),

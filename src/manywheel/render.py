@@ -106,13 +106,49 @@ def evidence_lines(evidence: Iterable[Evidence], depth: int = 0) -> list[str]:
     for kind in order:
         lines.append(f"{pad}{KIND_TITLES.get(kind, kind)}:")
         seen: set[str] = set()
+        unique = []
         for item in sorted(groups[kind], key=_evidence_key):
-            if item.text in seen:
+            if item.text not in seen:
+                seen.add(item.text)
+                unique.append(item)
+        for first, items in _same_import(unique):
+            if len(items) > 1:
+                symbols = ", ".join(item.symbol or "" for item in items)
+                lines.append(
+                    f"{pad}{INDENT}{first.file} imports {len(items)} symbols at "
+                    f"{first.version} from {first.library}: {symbols}"
+                )
                 continue
-            seen.add(item.text)
-            lines.append(f"{pad}{INDENT}{item.text}")
-            lines.extend(f"{pad}{INDENT * 2}{detail}" for detail in _detail_lines(item))
+            lines.append(f"{pad}{INDENT}{first.text}")
+            lines.extend(f"{pad}{INDENT * 2}{detail}" for detail in _detail_lines(first))
     return lines
+
+
+def _same_import(items: Sequence[Evidence]) -> list[tuple[Evidence, list[Evidence]]]:
+    """Runs of sorted items that say "FILE imports SYMBOL@VERSION from LIBRARY" for one
+    file, version and library (numpy: 23 lines of GLIBC_2.27 in libm become 6), each
+    with its first item; any other item is a run of its own."""
+    runs: list[tuple[Evidence, list[Evidence]]] = []
+    last: tuple[str, str, str] | None = None  # the key of the open run, if groupable
+    for item in items:
+        key = _import_key(item)
+        if key is not None and key == last:
+            runs[-1][1].append(item)
+            continue
+        runs.append((item, [item]))
+        last = key
+    return runs
+
+
+def _import_key(item: Evidence) -> tuple[str, str, str] | None:
+    """(file, version, library) of a plain too-new-symbol item, else None."""
+    if item.kind != "symbol-version" or _detail_lines(item):
+        return None
+    if not (item.file and item.symbol and item.version and item.library):
+        return None
+    if item.text != f"{item.file} imports {item.symbol}@{item.version} from {item.library}":
+        return None
+    return item.file, item.version, item.library
 
 
 # --------------------------------------------------------------------------- show

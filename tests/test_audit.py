@@ -478,6 +478,21 @@ def test_metadata_faults_are_reported_before_member_faults(
     assert "CRC" not in str(info.value)
 
 
+def test_places_tried_in_the_wheel_are_named_as_the_wheel_installs_them(
+    libs: Libs, tmp_path: Path
+) -> None:
+    """The loader's search mounts the wheel at a virtual prefix; reports name those
+    places as the wheel's own paths, never as the prefix."""
+    wheel = build_wheel(tmp_path, {"pkg/_ext.so": libs.ext_rpath})  # libinner.so.1 left out
+    report = audit(wheel)
+    (missing,) = [lib for lib in report.external if lib.soname == "libinner.so.1"]
+    assert missing.path is None
+    assert missing.tried[0] == "pkg/../pkg.libs/libinner.so.1 in the wheel (missing: no such file)"
+    assert not any("__wheel__" in place for place in missing.tried)
+    blocked = [e for v in report.verdicts for e in v.evidence if e.kind == "library-not-found"]
+    assert blocked and all("__wheel__" not in place for e in blocked for place in e.tried)
+
+
 # --------------------------------------------------------------------------- torch
 
 

@@ -58,3 +58,16 @@ def test_directories_of_members_exist() -> None:
             assert fs.exists(path) and not fs.is_file(path)
         assert fs.is_file(SITE_PACKAGES + "/pkg/sub/mod.py")
         assert fs.is_file(SITE_PACKAGES + "/pkg/../top.py")
+
+
+def test_display_path_names_wheel_places_as_the_wheel_installs_them() -> None:
+    from manywheel.wheelfs import display_path
+
+    assert display_path(SITE_PACKAGES + "/pkg.libs/libx.so") == "pkg.libs/libx.so in the wheel"
+    assert display_path(SITE_PACKAGES + "/pkg/../pkg.libs/x") == "pkg/../pkg.libs/x in the wheel"
+    assert display_path(WHEEL_PREFIX + "/bin/tool") == "tool in the wheel's scripts"
+    assert display_path(WHEEL_PREFIX + "/include/x.h") == "x.h in the wheel's headers"
+    assert display_path(WHEEL_PREFIX + "/share/x") == "share/x in the wheel's data"
+    assert display_path(WHEEL_PREFIX) == ". in the wheel's data"
+    assert display_path("/usr/lib/libc.so.6") == "/usr/lib/libc.so.6"
+    assert display_path("/__wheelbarrow/x") == "/__wheelbarrow/x"

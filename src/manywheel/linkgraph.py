@@ -27,7 +27,7 @@ from manywheel.elf import ElfFacts, ElfFile
 from manywheel.errors import ElfError
 from manywheel.ld import DependencyTree, LoaderSession, Resolution
 from manywheel.value import Value
-from manywheel.wheelfs import WheelFilesystem, install_path
+from manywheel.wheelfs import WheelFilesystem, display_path, install_path
 
 __all__ = ["ExternalRef", "FileNode", "Link", "LinkGraph", "build_graph"]
 
@@ -194,7 +194,7 @@ class _Builder:
             path=node.path if node.resolved else None,
             realpath=node.realpath if node.resolved else None,
             rule=node.rule.describe() if node.rule is not None and node.resolved else None,
-            tried=tuple(f"{a.path} ({a.result}: {a.detail})" for a in node.tried),
+            tried=tuple(f"{display_path(a.path)} ({a.result}: {a.detail})" for a in node.tried),
             error=node.error,
             chains=tuple(sorted(self.chains.get(name, {}).values())),
             excluded=self.excluded.get(name, False),

@@ -30,7 +30,7 @@ from manywheel.elf import ElfFacts
 from manywheel.errors import ElfError
 from manywheel.ldfs import ElfView, Filesystem
 
-__all__ = ["SITE_PACKAGES", "WHEEL_PREFIX", "WheelFilesystem", "install_path"]
+__all__ = ["SITE_PACKAGES", "WHEEL_PREFIX", "WheelFilesystem", "display_path", "install_path"]
 
 #: Where the wheel is mounted; a name no real system has at its root.
 WHEEL_PREFIX = "/__wheel__"
@@ -63,6 +63,28 @@ def install_path(member: str) -> str:
     if member.startswith("/"):  # posixpath.join's rule; zip names are never absolute
         return member
     return f"{SITE_PACKAGES}/{member}"
+
+
+# The installed places of display_path, most specific first.
+_PLACES = (
+    (SITE_PACKAGES + "/", "in the wheel"),
+    (WHEEL_PREFIX + "/bin/", "in the wheel's scripts"),
+    (WHEEL_PREFIX + "/include/", "in the wheel's headers"),
+    (_PREFIX_SLASH, "in the wheel's data"),
+)
+
+
+def display_path(path: str) -> str:
+    """How a path of the loader's search reads in a report: a host path as it is; a path
+    in the mounted wheel relative to where the wheel installs
+    (``/__wheel__/site-packages/pkg.libs/libx.so`` -> ``pkg.libs/libx.so in the
+    wheel``): the virtual prefix is the audit's device, not a place a user can look."""
+    for root, where in _PLACES:
+        if path.startswith(root):
+            return f"{path[len(root) :] or '.'} {where}"
+    if path == WHEEL_PREFIX:
+        return ". in the wheel's data"
+    return path
 
 
 class WheelFilesystem:

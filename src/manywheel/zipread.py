@@ -310,21 +310,42 @@ class ZipArchive:
     def _pread(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset`` of the archive (one ``pread`` call,
         more only if the kernel returns a short read)."""
-        if self._closed:  # the descriptor's number may already name another file
-            raise ValueError(f"{self._label}: read from a closed archive")
+        self._check_open()
         try:
             data = os.pread(self._fd, length, offset)
             while len(data) < length:
                 more = os.pread(self._fd, length - len(data), offset + len(data))
                 if not more:
-                    raise ArchiveError(
-                        f"{self._label}: the file became shorter while it was read "
-                        f"(no data at offset {offset + len(data)})"
-                    )
+                    raise self._shorter(offset + len(data))
                 data += more
         except OSError as exc:
-            raise InputError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+            raise self._unreadable(exc) from None
         return data
+
+    def _pread_into(self, view: memoryview, offset: int) -> None:
+        """Fill ``view`` with the archive's bytes at ``offset`` (``preadv``, no copy)."""
+        self._check_open()
+        done = 0
+        try:
+            while done < len(view):
+                got = os.preadv(self._fd, [view[done:]], offset + done)
+                if not got:
+                    raise self._shorter(offset + done)
+                done += got
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+
+    def _check_open(self) -> None:
+        if self._closed:  # the descriptor's number may already name another file
+            raise ValueError(f"{self._label}: read from a closed archive")
+
+    def _shorter(self, offset: int) -> ArchiveError:
+        return ArchiveError(
+            f"{self._label}: the file became shorter while it was read (no data at offset {offset})"
+        )
+
+    def _unreadable(self, exc: OSError) -> InputError:
+        return InputError(f"{self.path}: cannot read: {exc.strerror or exc}")
 
     # -- content ----------------------------------------------------------------------
 
@@ -397,23 +418,6 @@ class ZipArchive:
         except module.DeflateError:
             return None
         return out if len(out) == member.file_size else None
-
-    def _pread_into(self, view: memoryview, offset: int) -> None:
-        """Fill ``view`` with the archive's bytes at ``offset`` (``preadv``, no copy)."""
-        if self._closed:
-            raise ValueError(f"{self._label}: read from a closed archive")
-        done = 0
-        try:
-            while done < len(view):
-                got = os.preadv(self._fd, [view[done:]], offset + done)
-                if not got:
-                    raise ArchiveError(
-                        f"{self._label}: the file became shorter while it was read "
-                        f"(no data at offset {offset + done})"
-                    )
-                done += got
-        except OSError as exc:
-            raise InputError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
 
     def read_prefix(self, member: ZipMember, length: int) -> bytes:
         """The first ``length`` bytes of content (fewer if the member is shorter), no CRC check.

@@ -438,6 +438,15 @@ def test_reproducible(chain: Chain, tmp_path: Path) -> None:
         assert {info.date_time for info in zf.infolist()} == {(2023, 11, 14, 22, 13, 20)}
 
 
+def test_malformed_source_date_epoch_creates_nothing(chain: Chain, tmp_path: Path) -> None:
+    """A bad SOURCE_DATE_EPOCH is a usage error before -w DIR is created."""
+    out = tmp_path / "not-made"
+    env = {"SOURCE_DATE_EPOCH": "yesterday"}
+    bad = repair(chain.wheel, "--ldpaths", chain.ldpaths, "-w", out, env=env)
+    assert_error(bad, 2, "SOURCE_DATE_EPOCH='yesterday' is not valid")
+    assert not out.exists()
+
+
 def test_dependency_cycle(tmp_path: Path) -> None:
     src, lib = tmp_path / "src", tmp_path / "lib"
     src.mkdir()

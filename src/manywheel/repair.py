@@ -205,6 +205,9 @@ def repair_wheel(path: str | os.PathLike[str], options: RepairOptions) -> Repair
     :class:`~manywheel.errors.ManywheelError` subclass and writes nothing on failure."""
     path = os.fspath(path)
     lib_sdir = check_lib_sdir(options.lib_sdir)
+    # A malformed SOURCE_DATE_EPOCH is a usage error before anything is read or created
+    # (the output directory included); the value itself is taken when writing.
+    epoch_from_environment(os.environ if options.environ is None else options.environ, 0)
     policies = load_policies(options.policy_files)
     spec = _plat_spec(options, policies)
     # The input is opened (its directory read strictly) once, for the audit and the copy.

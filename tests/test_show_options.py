@@ -129,6 +129,13 @@ def test_sysroot_resolves_a_foreign_wheel(tmp_path: Path) -> None:
     assert libc["path"] is not None
     assert Path(libc["realpath"]).name.startswith("libc")
     assert rooted["best_tag"] == "manylinux_2_36_aarch64"
+    # The paths are the loader's view inside the root; the report says so once.
+    note = (
+        f"library paths are inside --sysroot {sysroot}: "
+        f"/usr/lib/x.so means {sysroot}/usr/lib/x.so on this machine"
+    )
+    assert note in rooted["notes"]
+    assert not any("--sysroot" in n for n in plain["notes"])
 
 
 def test_dependencies_of_a_library_the_loader_misses_are_still_followed(

@@ -346,9 +346,21 @@ def audit_wheel_detail(
         repair_tag=repair,
         consistency=tuple(consistency),
         problems=problems,
-        notes=(*info.notes, *platform.notes, *graph.notes),
+        notes=(*info.notes, *platform.notes, *graph.notes, *_sysroot_notes(options)),
     )
     return AuditDetail(report, info, graph, scan.members)
+
+
+def _sysroot_notes(options: AuditOptions) -> tuple[str, ...]:
+    """With --sysroot, library paths are the loader's view inside the root: say so once,
+    so that "found at /usr/lib/x.so" is not read as this machine's /usr/lib."""
+    if not options.sysroot:
+        return ()
+    root = options.sysroot.rstrip("/") or "/"
+    return (
+        f"library paths are inside --sysroot {root}: "
+        f"/usr/lib/x.so means {root}/usr/lib/x.so on this machine",
+    )
 
 
 def _resolve(

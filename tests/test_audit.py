@@ -20,7 +20,7 @@ from fixtures import (
     find_toolchain,
     native_toolchain,
 )
-from manywheel.audit import AuditOptions, audit_wheel
+from manywheel.audit import AuditOptions, audit_wheel, audit_wheel_detail
 from manywheel.errors import InputError, ManywheelError
 from manywheel.report import Evidence, PolicyVerdict, WheelReport
 from wheelbuild import build_wheel
@@ -206,6 +206,23 @@ def test_shipped_library_the_loader_misses_is_internal_with_a_note(
     assert "libinner.so.1" not in {lib.soname for lib in report.external}
     assert any("pkg.libs/libinner.so.1" in note and "RUNPATH" in note for note in report.notes)
     assert report.best_tag == "manylinux_2_5_x86_64"
+    # The link says so too (repair's verification reads it): internal, but not found by
+    # the loader's search; with the RPATH, the same library is found by the search.
+    detail = audit_wheel_detail(wheel, AuditOptions())
+    assert detail.graph is not None
+    (link,) = [x for x in detail.graph.nodes["pkg/_ext.so"].links if x.name == "libinner.so.1"]
+    assert (link.target, link.internal, link.searched_out) == (
+        "pkg.libs/libinner.so.1",
+        True,
+        False,
+    )
+    found = build_wheel(
+        tmp_path / "rpath", {"pkg/_ext.so": libs.ext_rpath, "pkg.libs/libinner.so.1": libs.inner}
+    )
+    graph = audit_wheel_detail(found, AuditOptions()).graph
+    assert graph is not None
+    (link,) = [x for x in graph.nodes["pkg/_ext.so"].links if x.name == "libinner.so.1"]
+    assert (link.target, link.internal, link.searched_out) == ("pkg.libs/libinner.so.1", True, True)
 
 
 def test_external_library_with_chain_and_where_found(libs: Libs, tmp_path: Path) -> None:

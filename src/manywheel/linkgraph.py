@@ -37,12 +37,15 @@ class Link(Value):
     """Where one ``DT_NEEDED`` entry of a file loads from.
 
     ``target`` is the key of the loaded file (a member path when ``internal``, else the
-    external library's path), None when the loader finds nothing.
+    external library's path), None when the loader finds nothing. ``searched_out`` is
+    False for a member counted as internal although the loader's search misses it (the
+    wheel ships it under the needed name; it loads only with LD_LIBRARY_PATH).
     """
 
     name: str
     target: str | None
     internal: bool
+    searched_out: bool = True
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -150,12 +153,15 @@ class _Builder:
         while stack:
             parent, chain, hidden, node = stack.pop()
             target, internal = self._target(node)
+            searched_out = True
             if target is None and (shipped := self._shipped(parent, node)) is not None:
-                target, internal = shipped, True
+                target, internal, searched_out = shipped, True, False
                 self.shipped_only.append(shipped)
             elif internal and target is not None and node.status == "found":
                 self.expanded.add(target)
-            self.edges.setdefault((parent, node.name), Link(node.name, target, internal))
+            self.edges.setdefault(
+                (parent, node.name), Link(node.name, target, internal, searched_out)
+            )
             if internal and target is not None:
                 self.loaded_members.add(target)
                 label = target

@@ -993,3 +993,21 @@ def test_policies_command(tmp_path: Path) -> None:
     result = manywheel("policies", "--json")
     assert result.returncode == 0
     validate(json.loads(result.stdout), "policies.schema.json")
+
+
+def test_claim_evidence_is_told_by_its_detail() -> None:
+    """check leaves out the audit's claimed-tag sentences (it judges each claimed tag
+    itself) and keeps the filename-vs-WHEEL ones, whatever file they name."""
+    from manywheel import check
+    from manywheel.report import CLAIM_DETAILS
+
+    for detail in CLAIM_DETAILS:
+        claim = Evidence(kind="tag-mismatch", file="x.whl", text="claims", detail=detail)
+        assert check.is_claim_evidence(claim)
+    for detail in ("only-in-filename", "only-in-wheel"):
+        for file in ("x.whl", "x-1.0.dist-info/WHEEL"):
+            item = Evidence(kind="tag-mismatch", file=file, text="differ", detail=detail)
+            assert not check.is_claim_evidence(item)
+    assert not check.is_claim_evidence(
+        Evidence(kind="record", file="x.whl", text="record", detail="content")
+    )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from manywheel.errors import UsageError
 from manywheel.policy import KNOWN_ARCHES, Policy, PolicySet
-from manywheel.report import Evidence, PolicyVerdict, WheelReport, verdict_tags
+from manywheel.report import CLAIM_DETAILS, Evidence, PolicyVerdict, WheelReport, verdict_tags
 from manywheel.value import Value
 
 __all__ = [
@@ -138,14 +138,14 @@ def _check_tag(report: WheelReport, tag: str, policies: PolicySet) -> TagCheck:
     return TagCheck(tag=tag, policy=verdict.policy, ok=verdict.ok, evidence=verdict.evidence)
 
 
-def is_claim_evidence(item: Evidence, report: WheelReport) -> bool:
+def is_claim_evidence(item: Evidence) -> bool:
     """Whether ``item`` is the audit's "the filename claims X" sentence.
 
     The audit files those under ``consistency`` (kind ``tag-mismatch``, about the wheel
     file itself); ``check`` judges every claimed tag itself, with the verdict's evidence,
     and with ``--plat`` the claims are not the question, so it leaves them out.
     """
-    return item.kind == "tag-mismatch" and item.file == report.wheel.filename
+    return item.kind == "tag-mismatch" and item.detail in CLAIM_DETAILS
 
 
 def check_report(
@@ -159,7 +159,7 @@ def check_report(
     else:
         tags = report.wheel.platform_tags
     checks = tuple(_check_tag(report, tag, policies) for tag in tags)
-    consistency = tuple(e for e in report.consistency if not is_claim_evidence(e, report))
+    consistency = tuple(e for e in report.consistency if not is_claim_evidence(e))
     ok = all(c.ok for c in checks) and not consistency and not report.problems
     return CheckResult(
         wheel=report.wheel.filename,

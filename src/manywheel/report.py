@@ -15,6 +15,12 @@ from manywheel.value import Value
 
 SCHEMA_VERSION = 1
 
+#: The ``detail`` of "tag-mismatch" evidence that compares a tag the filename claims
+#: with the content (problems.claims_vs_content): the claimed tag is for another
+#: architecture, names no known policy, or is not satisfied. ``check`` judges every
+#: claimed tag itself and leaves these out (check.is_claim_evidence).
+CLAIM_DETAILS = frozenset({"arch", "unknown-tag", "content"})
+
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class WheelIdentity(Value):

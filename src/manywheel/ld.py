@@ -9,7 +9,9 @@ docs/loader.md states the search order plainly and lists what is not modelled.
 
 Entry point: :func:`resolve_tree` (a file and a :class:`LoaderConfig` in, a
 :class:`DependencyTree` out). The config is built in :mod:`manywheel.ldconfig`; the
-disk is read only through :mod:`manywheel.ldfs`. Both are re-exported here.
+disk is read only through :mod:`manywheel.ldfs`; the result types are in
+:mod:`manywheel.ldresult` and ``$ORIGIN`` expansion in :mod:`manywheel.ldexpand`. All
+are re-exported here.
 """
 
 from __future__ import annotations
@@ -37,20 +39,37 @@ from manywheel.ldconfig import (
     musl_ldso_arch,
     split_search_path,
 )
+from manywheel.ldexpand import expand_dst, musl_expand
 from manywheel.ldfs import ElfView, Filesystem, HostFilesystem
+from manywheel.ldresult import (
+    Attempt,
+    AttemptResult,
+    DependencyTree,
+    LibcFlavor,
+    LoadedObject,
+    Resolution,
+    ResolutionStatus,
+    Rule,
+    RuleKind,
+    SearchSetup,
+)
 from manywheel.value import Value
 
 __all__ = [
     "Attempt",
+    "AttemptResult",
     "DependencyTree",
     "ElfView",
     "Filesystem",
     "HostFilesystem",
+    "LibcFlavor",
     "LoadedObject",
     "LoaderConfig",
     "LoaderSession",
     "Resolution",
+    "ResolutionStatus",
     "Rule",
+    "RuleKind",
     "SearchSetup",
     "config_from_options",
     "default_platform",
@@ -61,8 +80,6 @@ __all__ = [
     "resolve_tree",
     "split_search_path",
 ]
-
-LibcFlavor = Literal["glibc", "musl"]
 
 #: ``DF_1_NODEFLIB`` (gABI / GNU): do not search the cache or the default directories.
 DF_1_NODEFLIB = 0x800
@@ -83,244 +100,6 @@ _MACHINE_NAMES = {
 }
 # musl's load_library: names "lib" + one of these + "." are the loader itself.
 _MUSL_RESERVED = ("c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet.")
-
-
-# --------------------------------------------------------------------------- results
-
-RuleKind = Literal[
-    "needed-path",
-    "rpath",
-    "ld-library-path",
-    "extra-paths",
-    "runpath",
-    "ld.so.cache",
-    "ld.so.conf",
-    "default-dirs",
-    "ldpaths",
-    "musl-path-file",
-    "musl-default-dirs",
-    "already-loaded",
-    "interpreter",
-    "musl-libc",
-]
-
-AttemptResult = Literal[
-    "found",
-    "missing",
-    "unreadable",
-    "not-a-file",
-    "wrong-class",
-    "wrong-machine",
-    "wrong-arch",
-    "wrong-byte-order",
-    "wrong-osabi",
-    "not-loadable",
-    "invalid-elf",
-    "no-cache-entry",
-    "not-modelled",
-]
-
-
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
-class Rule(Value):
-    """Which search rule produced a directory (or a result)."""
-
-    kind: RuleKind
-    #: For rpath/runpath: the object whose entry it is; for the cache and path files:
-    #: the file; for already-loaded: the object that loaded the library first.
-    owner: str | None = None
-    #: The search-path entry as written (before ``$ORIGIN``... expansion).
-    entry: str | None = None
-    #: True for an rpath inherited from an object up the chain of loaders.
-    inherited: bool = False
-
-    def describe(self) -> str:
-        """Short human text: ``runpath of _ext.so``, ``ld.so.cache``..."""
-        owner = posixpath.basename(self.owner) if self.owner else None
-        match self.kind:
-            case "rpath":
-                return f"rpath of {owner}" + (", inherited" if self.inherited else "")
-            case "runpath":
-                return f"runpath of {owner}"
-            case "needed-path":
-                return "path in DT_NEEDED"
-            case "ld-library-path":
-                return "LD_LIBRARY_PATH"
-            case "extra-paths":
-                return "extra paths from the environment"
-            case "ld.so.cache":
-                return "ld.so.cache"
-            case "ld.so.conf":
-                return "ld.so.conf"
-            case "default-dirs":
-                return "default dirs"
-            case "ldpaths":
-                return "ldpaths"
-            case "musl-path-file":
-                return self.owner or "ld-musl path file"
-            case "musl-default-dirs":
-                return "musl default dirs"
-            case "already-loaded":
-                return f"already loaded by {owner}" if owner else "already loaded"
-            case "interpreter":
-                return "program interpreter"
-            case "musl-libc":
-                return "musl libc: the loader itself"
-        return str(self.kind)  # pragma: no cover
-
-
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
-class Attempt(Value):
-    """One place the loader looked, and what it found there."""
-
-    path: str
-    rule: Rule
-    result: AttemptResult
-    detail: str
-
-
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
-class LoadedObject(Value):
-    """The loader-relevant facts of one ELF file of the tree."""
-
-    path: str  # as the loader opened it (in the sysroot view when one is used)
-    realpath: str
-    host_path: str | None  # where manywheel read it
-    soname: str | None
-    needed: tuple[str, ...]
-    rpath: str | None
-    runpath: str | None
-    nodeflib: bool
-    elf_class: int
-    byte_order: str
-    machine: int
-    arch: str | None
-    osabi: int
-    elf_type: int
-    interpreter: str | None
-
-
-ResolutionStatus = Literal["found", "already-loaded", "not-found", "error"]
-
-
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
-class Resolution(Value):
-    """How one DT_NEEDED entry of one object resolves (a node of the tree).
-
-    ``found``: loaded here for the first time (``children`` are its own needs).
-    ``already-loaded``: the loader reuses an object loaded earlier in load order
-    (breadth-first, as ld.so and musl load); ``loaded_by`` names the object whose
-    dependency loaded it, and ``own_search`` tells where this object's own search
-    would have led when that differs. ``not-found``: ``tried`` lists every place
-    looked at. ``error``: the loader would stop the whole load at the last attempt
-    (e.g. a file with the right name that is not ELF).
-    """
-
-    name: str
-    status: ResolutionStatus
-    rule: Rule | None
-    path: str | None = None
-    realpath: str | None = None
-    obj: LoadedObject | None = None
-    tried: tuple[Attempt, ...] = ()
-    error: str | None = None
-    loaded_by: str | None = None
-    own_search: str | None = None
-    notes: tuple[str, ...] = ()
-    children: tuple[Resolution, ...] = ()
-
-    @property
-    def resolved(self) -> bool:
-        return self.status in ("found", "already-loaded")
-
-
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
-class SearchSetup(Value):
-    """The parts of the search that do not depend on the requesting object."""
-
-    libc: LibcFlavor
-    sysroot: str | None
-    library_path: tuple[str, ...]
-    extra_paths: tuple[str, ...]
-    ldpaths: tuple[str, ...] | None
-    platform: str | None
-    lib: str
-    # glibc
-    cache_file: str | None = None
-    cache_status: str | None = None  # used / missing / invalid: reason / not used
-    conf_dirs: tuple[str, ...] = ()
-    conf_files: tuple[str, ...] = ()
-    system_dirs: tuple[str, ...] = ()
-    # musl
-    musl_path_file: str | None = None
-    musl_dirs: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
-class DependencyTree(Value):
-    """The resolved dependency tree of one ELF file."""
-
-    root: LoadedObject
-    setup: SearchSetup
-    interpreter: Resolution | None
-    dependencies: tuple[Resolution, ...]
-    notes: tuple[str, ...] = ()
-
-    def walk(self) -> Iterator[tuple[int, Resolution]]:
-        """Every node depth-first, with its depth (1 for the root's direct needs)."""
-        stack = [(1, node) for node in reversed(self.dependencies)]
-        while stack:
-            depth, node = stack.pop()
-            yield depth, node
-            stack.extend((depth + 1, child) for child in reversed(node.children))
-
-    @property
-    def libraries(self) -> tuple[Resolution, ...]:
-        """Each loaded library once (the ``found`` nodes), in depth-first order."""
-        return tuple(node for _, node in self.walk() if node.status == "found")
-
-    @property
-    def unresolved(self) -> tuple[Resolution, ...]:
-        return tuple(node for _, node in self.walk() if not node.resolved)
-
-
-# --------------------------------------------------------------------------- expansion
-
-_DST_RE = re.compile(r"\$(?:\{(ORIGIN|PLATFORM|LIB)\}|(ORIGIN|PLATFORM|LIB)(?![A-Za-z0-9_]))")
-
-
-def expand_dst(entry: str, origin: str | None, platform: str | None, lib: str) -> str | None:
-    """Expand ``$ORIGIN``, ``$PLATFORM``, ``$LIB`` (or ``${...}``) in one path entry.
-
-    glibc's ``_dl_dst_substitute``: a known token without a value drops the whole entry
-    (None is returned); an unknown ``$NAME`` stays as written.
-    """
-    values = {"ORIGIN": origin, "PLATFORM": platform, "LIB": lib}
-    dropped = False
-
-    def substitute(match: re.Match[str]) -> str:
-        nonlocal dropped
-        value = values[match.group(1) or match.group(2)]
-        if value is None:
-            dropped = True
-            return ""
-        return value
-
-    result = _DST_RE.sub(substitute, entry)
-    return None if dropped else result
-
-
-def _musl_expand(entry_list: str, origin: str) -> str | None:
-    """musl's ``fixup_rpath``: only ``$ORIGIN``/``${ORIGIN}``; any other ``$`` voids it."""
-    if "$" not in entry_list:
-        return entry_list
-    rest = entry_list
-    while (index := rest.find("$")) >= 0:
-        if not (rest.startswith("$ORIGIN", index) or rest.startswith("${ORIGIN}", index)):
-            return None
-        rest = rest[index + 1 :]
-    return entry_list.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
 
 
 def _machine_name(machine: int) -> str:
@@ -734,7 +513,7 @@ class _Resolver:
             kind: RuleKind = "runpath" if obj.runpath is not None else "rpath"
             raw = obj.runpath if obj.runpath is not None else obj.rpath
             if raw is not None:
-                expanded = _musl_expand(raw, chain.origin or ".")
+                expanded = musl_expand(raw, chain.origin or ".")
                 if expanded is None:
                     notes.append(
                         f"{kind} of {posixpath.basename(obj.path)} ignored: "

@@ -39,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -253,8 +255,48 @@ def debian_mirror() -> str:
     raise StepError("no Debian mirror found in /etc/apt (give one with --mirror)")
 
 
+#: Where Debian keeps releases that have left the mirrors (some months after their LTS).
+ARCHIVE_MIRROR = "http://archive.debian.org/debian"
+
+
+def mirror_has_suite(mirror: str, suite: str) -> bool | None:
+    """Whether ``mirror`` carries ``suite``: True when its Release file answers, False on
+    a 404, None when the mirror cannot be asked (network, DNS): unknown."""
+    url = f"{mirror.rstrip('/')}/dists/{suite}/Release"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=30):
+            return True
+    except urllib.error.HTTPError as exc:
+        return False if exc.code == 404 else None
+    except OSError:
+        return None
+
+
+def mirror_for(
+    suite: str,
+    mirror: str,
+    *,
+    explicit: bool,
+    has_suite: Callable[[str, str], bool | None] = mirror_has_suite,
+) -> str:
+    """The mirror to debootstrap ``suite`` from: apt's mirror unless it says it no longer
+    carries the suite and Debian's archive says it does (bullseye's LTS ended in August
+    2026; the mirrors drop a release some months later). A hiccup asking either keeps
+    apt's mirror (debootstrap then says what went wrong); ``--mirror`` is always kept."""
+    if explicit or has_suite(mirror, suite) is not False:
+        return mirror
+    return ARCHIVE_MIRROR if has_suite(ARCHIVE_MIRROR, suite) is True else mirror
+
+
 def ensure_root(
-    runner: Runner, roots: Path, name: str, *, suite: str, packages: Sequence[str], mirror: str
+    runner: Runner,
+    roots: Path,
+    name: str,
+    *,
+    suite: str,
+    packages: Sequence[str],
+    mirror: str,
+    explicit_mirror: bool = False,
 ) -> tuple[Path, bool]:
     """The cached root ``roots/name``, made with debootstrap when missing or stale."""
     root = roots / name
@@ -273,7 +315,8 @@ def ensure_root(
     stamp.unlink(missing_ok=True)
     roots.mkdir(parents=True, exist_ok=True)
     argv = ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}"]
-    runner.run(f"debootstrap-{name}", [*argv, suite, str(partial), mirror])
+    source = mirror_for(suite, mirror, explicit=explicit_mirror)
+    runner.run(f"debootstrap-{name}", [*argv, suite, str(partial), source])
     partial.rename(root)
     # "made" tells this root from an earlier one made from the same spec: wheels built in
     # the earlier one are stale (the demo's libgreet lives only in the root they were built in).
@@ -560,6 +603,7 @@ def run_suite(args: argparse.Namespace, runner: Runner, tally: Tally, suite: Sui
                 suite=suite.name,
                 packages=packages,
                 mirror=args.mirror,
+                explicit_mirror=args.explicit_mirror,
             )
             made[kind] = root
             return "(cached)" if cached else "(debootstrap)"
@@ -719,6 +763,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for tool in ("debootstrap", "unshare", "chroot", "mount"):
             if shutil.which(tool) is None:
                 raise StepError(f"{tool} not found (apt-get install debootstrap util-linux)")
+        args.explicit_mirror = args.mirror is not None
         args.mirror = args.mirror or debian_mirror()
         args.cache = args.cache.resolve()
         if args.rebuild:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import inroot_check
 import pytest
+import run as e2e_run
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,6 +33,31 @@ def test_dt_needed_reads_the_interpreters_libraries() -> None:
         pytest.skip("no 64-bit little-endian libm.so.6 where expected")
     assert "libc.so.6" in inroot_check.dt_needed(str(libm))
     assert inroot_check.dt_needed(__file__) == []
+
+
+def test_a_suite_the_mirror_dropped_comes_from_the_archive() -> None:
+    """Debian moves old releases to archive.debian.org; the tier follows, unless told
+    which mirror to use."""
+    mirror = "http://deb.debian.org/debian"
+
+    def carries(answers: dict[tuple[str, str], bool | None]):  # type: ignore[no-untyped-def]
+        return lambda where, suite: answers.get((where, suite), False)
+
+    archive = e2e_run.ARCHIVE_MIRROR
+    both = carries({(mirror, "bullseye"): True, (archive, "bullseye"): True})
+    moved = carries({(archive, "bullseye"): True})
+    gone = carries({})
+    unknown = carries({(mirror, "bullseye"): None, (archive, "bullseye"): True})
+    unreachable_archive = carries({(archive, "bullseye"): None})
+    assert e2e_run.mirror_for("bullseye", mirror, explicit=False, has_suite=both) == mirror
+    assert e2e_run.mirror_for("bullseye", mirror, explicit=False, has_suite=moved) == archive
+    assert e2e_run.mirror_for("bullseye", mirror, explicit=True, has_suite=moved) == mirror
+    assert e2e_run.mirror_for("bullseye", mirror, explicit=False, has_suite=gone) == mirror
+    assert e2e_run.mirror_for("bullseye", mirror, explicit=False, has_suite=unknown) == mirror
+    assert (
+        e2e_run.mirror_for("bullseye", mirror, explicit=False, has_suite=unreachable_archive)
+        == mirror
+    )
 
 
 @pytest.mark.slow

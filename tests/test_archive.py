@@ -883,6 +883,31 @@ def test_whole_member_limit(tmp_path: Path) -> None:
         assert calls == [WHOLE_MAX]
 
 
+@needs_whole_inflater
+def test_a_lying_compressed_size_is_streamed_not_read_at_once(tmp_path: Path) -> None:
+    """A member whose header claims far more compressed bytes than its content can need
+    is not read whole (that would hold all of them in memory at once): it streams, and
+    streaming names the fault."""
+    junk = b"\xff" * (4 * 1024 * 1024)  # block type 3 from the first byte
+    zpath = hand_made_zip(tmp_path / "a.zip", junk, 0, 100)
+    calls: list[int] = []
+
+    class Counting:
+        DeflateError = WHOLE_INFLATER.DeflateError  # type: ignore[union-attr]
+
+        @staticmethod
+        def gzip_decompress(framed: bytearray, size: int) -> bytearray:
+            calls.append(len(framed))
+            return WHOLE_INFLATER.gzip_decompress(framed, size)  # type: ignore[union-attr,no-any-return]
+
+    with (
+        ZipArchive(zpath, whole_inflater=Counting) as archive,  # type: ignore[arg-type]
+        pytest.raises(ArchiveError, match="corrupt deflate data"),
+    ):
+        archive.read_whole(archive.members[0])
+    assert calls == []
+
+
 @needs_system_libs
 @needs_whole_inflater
 def test_scan_facts_do_not_depend_on_the_inflater(

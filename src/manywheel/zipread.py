@@ -119,6 +119,14 @@ WHOLE_INFLATER: Final[ModuleType | None] = _pick_whole_inflater()
 WHOLE_MAX: Final = 32 * 1024 * 1024
 """The biggest member :meth:`ZipArchive.read_whole` inflates in one call (memory bound)."""
 
+
+def _deflate_bound(size: int) -> int:
+    """More compressed bytes than deflate needs for ``size`` bytes of content: stored
+    blocks cost 5 bytes per 65,535 (RFC 1951 3.2.4), zlib's ``deflateBound`` adds
+    ``size >> 12``; this allows twice that, plus a kilobyte."""
+    return size + (size >> 11) + 1024
+
+
 # RFC 1952 member header (no name, no extra, OS unknown) and trailer: a raw DEFLATE
 # stream framed as gzip makes libdeflate check the CRC-32 and the size, and refuse
 # bytes between the end of the stream and the end of the compressed data.
@@ -388,13 +396,17 @@ class ZipArchive:
         """The whole uncompressed content in one buffer, size- and CRC-checked.
 
         A DEFLATED member of at most :data:`WHOLE_MAX` bytes is inflated in one call by
-        :attr:`whole_inflater` when there is one; anything else, and any member that
-        call refuses, goes through :meth:`iter_content`, which names the fault.
+        :attr:`whole_inflater` when there is one, unless its compressed size is more
+        than deflate needs for that content (the compressed bytes are read whole too: a
+        lying header must not make us read a big member at once); anything else, and
+        any member that call refuses, goes through :meth:`iter_content`, which names the
+        fault.
         """
         if (
             self.whole_inflater is not None
             and member.method == DEFLATED
             and 0 < member.file_size <= WHOLE_MAX
+            and member.compress_size <= _deflate_bound(member.file_size)
         ):
             out = self._inflate_whole(self.whole_inflater, member)
             if out is not None:

@@ -69,7 +69,7 @@ from manywheel.memberfacts import MemberFacts
 from manywheel.patch import find_patchelf
 from manywheel.policy import Policy, PolicySet, load_policies
 from manywheel.render import evidence_lines
-from manywheel.repair_apply import GraftRecord, apply, remove_inputs
+from manywheel.repair_apply import ApplyJob, GraftRecord, apply, remove_inputs
 from manywheel.repair_verify import raw_copies, verify_output
 from manywheel.report import PolicyVerdict, WheelReport
 from manywheel.value import Value
@@ -272,15 +272,7 @@ def _repair(
         staged = work / out_name
         with contextlib.nullcontext(opened) as source:
             applied = apply(
-                source,
-                detail,
-                plan=plan,
-                options=options,
-                patchelf=patchelf,
-                work=work,
-                staged=staged,
-                tags=tags,
-                arch=arch,
+                ApplyJob(source, detail, plan, options, patchelf, work, staged, tuple(tags), arch)
             )
             # The patched and grafted files are written into the wheel: remove them
             # while the output is audited (deleting 10^8 bytes waits on the file

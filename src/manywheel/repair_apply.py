@@ -38,7 +38,7 @@ from manywheel.wheel import SIGNATURE_SUFFIXES, MemberDigest, WheelInfo
 from manywheel.wheelwrite import epoch_from_environment, newest_member_time, write_wheel
 from manywheel.zipread import ZipArchive
 
-__all__ = ["ApplyOptions", "GraftRecord", "apply", "remove_inputs"]
+__all__ = ["ApplyJob", "ApplyOptions", "GraftRecord", "apply", "remove_inputs"]
 
 
 class ApplyOptions(Protocol):
@@ -258,75 +258,65 @@ def _group_digest(
     return digest.hexdigest()
 
 
-def apply(
-    archive: ZipArchive,
-    detail: AuditDetail,
-    *,
-    plan: GraftPlan,
-    options: ApplyOptions,
-    patchelf: Patchelf | None,
-    work: Path,
-    staged: Path,
-    tags: Sequence[str],
-    arch: str,
-) -> _Applied:
+@dataclass(frozen=True, eq=False, repr=False)
+class ApplyJob(Value):
+    """One repair to apply: the input archive, its audit and graft plan, the options
+    applying reads, the patcher, the work directory, where to write the wheel
+    (``staged``), its platform ``tags`` and the wheel's ``arch``."""
+
+    archive: ZipArchive
+    detail: AuditDetail
+    plan: GraftPlan
+    options: ApplyOptions
+    patchelf: Patchelf | None
+    work: Path
+    staged: Path
+    tags: tuple[str, ...]
+    arch: str
+
+
+def apply(job: ApplyJob) -> _Applied:
     """Graft, patch and write: the grafted libraries named, patched and checked, the
     members to change extracted, stripped and patched, and the wheel written to
-    ``staged`` (module docstring of :mod:`manywheel.repair`, steps 3 and 4)."""
-    graph = detail.graph
+    ``job.staged`` (module docstring of :mod:`manywheel.repair`, steps 3 and 4)."""
+    graph = job.detail.graph
     assert graph is not None
     names: dict[str, str] = {}
     files: dict[str, Path] = {}
     predeflated: dict[str, PreDeflated] = {}
+    options = job.options
     with contextlib.ExitStack() as stack:
-        if plan.grafts:
-            assert patchelf is not None
+        if job.plan.grafts:
+            assert job.patchelf is not None
             host = stack.enter_context(HostFilesystem(options.sysroot))
-            deflater = stack.enter_context(Predeflater(work, compresslevel=options.compresslevel))
+            deflater = stack.enter_context(
+                Predeflater(job.work, compresslevel=options.compresslevel)
+            )
             names, files, predeflated = _graft_libraries(
-                plan,
+                job.plan,
                 graph,
                 host=host,
-                patchelf=patchelf,
+                patchelf=job.patchelf,
                 options=options,
-                work=work,
-                arch=arch,
+                work=job.work,
+                arch=job.arch,
                 predeflate=deflater.deflate,
             )
     try:
-        return _write_applied(
-            archive,
-            detail,
-            plan=plan,
-            options=options,
-            patchelf=patchelf,
-            work=work,
-            staged=staged,
-            tags=tags,
-            arch=arch,
-            names=names,
-            files=files,
-            predeflated=predeflated,
-        )
+        return _write_applied(job, names=names, files=files, predeflated=predeflated)
     finally:
         _close_all(predeflated.values())  # (closing twice is harmless)
 
 
 def _write_applied(
-    archive: ZipArchive,
-    detail: AuditDetail,
+    job: ApplyJob,
     *,
-    plan: GraftPlan,
-    options: ApplyOptions,
-    patchelf: Patchelf | None,
-    work: Path,
-    staged: Path,
-    tags: Sequence[str],
-    arch: str,
     names: Mapping[str, str],
     files: Mapping[str, Path],
     predeflated: Mapping[str, PreDeflated],
 ) -> _Applied:
+    archive, detail, plan, options = job.archive, job.detail, job.plan, job.options
+    patchelf, work, staged, tags, arch = job.patchelf, job.work, job.staged, job.tags, job.arch
     graph = detail.graph
     info = detail.info
     assert graph is not None

@@ -44,7 +44,7 @@ from manywheel.elf import (
     SymbolScope,
 )
 from manywheel.value import Value
-from manywheel.zipread import DEFAULT_CHUNK, STORED, WHOLE_MAX, ZipArchive, ZipMember
+from manywheel.zipread import DEFAULT_CHUNK, STORED, ZipArchive, ZipMember
 
 __all__ = [
     "DEFAULT_HEAD_WINDOW",
@@ -752,16 +752,12 @@ def _scan_small(
 def _read_whole(archive: ZipArchive, member: ZipMember, max_kept: int) -> bool:
     """Whether to inflate an ELF member whole in one call rather than stream it.
 
-    When a one-call inflater is there (:attr:`~manywheel.zipread.ZipArchive.whole_inflater`)
-    and the member fits both :data:`~manywheel.zipread.WHOLE_MAX` and ``max_kept``:
+    When the archive can (:meth:`~manywheel.zipread.ZipArchive.can_read_whole`) and the
+    member fits ``max_kept``:
     inflating all of it that way costs less than streaming the part the facts need
     (numpy's OpenBLAS: the tables patchelf moved sit at its end anyway).
     """
-    return (
-        archive.whole_inflater is not None
-        and member.method != STORED
-        and member.file_size <= min(WHOLE_MAX, max_kept)
-    )
+    return archive.can_read_whole(member) and member.file_size <= max_kept
 
 
 def _buffer_facts(name: str, data: bytes | bytearray, symbols: SymbolScope) -> MemberFacts:

@@ -395,35 +395,47 @@ class ZipArchive:
     def read_whole(self, member: ZipMember) -> bytes | bytearray:
         """The whole uncompressed content in one buffer, size- and CRC-checked.
 
-        A DEFLATED member of at most :data:`WHOLE_MAX` bytes is inflated in one call by
-        :attr:`whole_inflater` when there is one, unless its compressed size is more
-        than deflate needs for that content (the compressed bytes are read whole too: a
-        lying header must not make us read a big member at once); anything else, and
-        any member that call refuses, goes through :meth:`iter_content`, which names the
-        fault.
+        Inflated in one call by :attr:`whole_inflater` when :meth:`can_read_whole`;
+        anything else, and any member that call refuses, goes through
+        :meth:`iter_content`, which names the fault.
         """
-        if (
-            self.whole_inflater is not None
-            and member.method == DEFLATED
-            and 0 < member.file_size <= WHOLE_MAX
-            and member.compress_size <= _deflate_bound(member.file_size)
-        ):
+        if self.can_read_whole(member):
+            assert self.whole_inflater is not None
             out = self._inflate_whole(self.whole_inflater, member)
             if out is not None:
                 return out
         return b"".join(self.iter_content(member))
 
+    def can_read_whole(self, member: ZipMember) -> bool:
+        """Whether :meth:`read_whole` inflates ``member`` in one call: a one-call inflater
+        is there, and it is a DEFLATED member of at most :data:`WHOLE_MAX` bytes whose
+        compressed size is no more than deflate needs for that content (the compressed
+        bytes are read whole too: a lying header must not make us read a big member at
+        once)."""
+        return (
+            self.whole_inflater is not None
+            and member.method == DEFLATED
+            and 0 < member.file_size <= WHOLE_MAX
+            and member.compress_size <= _deflate_bound(member.file_size)
+        )
+
     def _inflate_whole(self, module: ModuleType, member: ZipMember) -> bytearray | None:
         """``member`` inflated by libdeflate as one gzip member (see :data:`_GZIP_HEADER`),
-        or None when libdeflate refuses it or the framing could be fooled."""
+        or None when libdeflate refuses it or the framing could be fooled.
+
+        libdeflate reads the trailer right after the end of the deflate stream and ignores
+        what follows it, so bytes after the stream are refused unless they begin with
+        this member's own trailer: when those 8 bytes occur anywhere in the compressed
+        data, streaming judges instead (a chance occurrence costs only speed).
+        """
         size = member.compress_size
         trailer = _GZIP_TRAILER.pack(member.crc32, member.file_size & 0xFFFFFFFF)
         start = len(_GZIP_HEADER)
         framed = bytearray(start + size + _GZIP_TRAILER.size)
         framed[:start] = _GZIP_HEADER
         self._pread_into(memoryview(framed)[start : start + size], member.data_offset)
-        if framed[start + size - _GZIP_TRAILER.size : start + size] == trailer:
-            return None  # the data could end in a trailer of its own: let streaming judge
+        if framed.find(trailer, start, start + size) >= 0:
+            return None
         framed[start + size :] = trailer
         try:
             out: bytearray = module.gzip_decompress(framed, member.file_size)
@@ -854,16 +866,16 @@ def _check_names(names: Sequence[str], label: str) -> None:
     """Each name canonical (:func:`_check_name`) and once, and no name that is both a
     file and a directory."""
     joined = "\n" + "\n".join(names) + "\n"
-    if joined.count("\n") != len(names) + 1 or _suspect_names(joined):
-        for name in names:
-            _check_name(name, label)
-    directories: set[str] = set()
-    if len(set(names)) != len(names):
+    suspect = joined.count("\n") != len(names) + 1 or _suspect_names(joined)
+    if suspect or len(set(names)) != len(names):
+        # Something to refuse: the rules in member order, so the first offender is named.
         seen: set[str] = set()
         for name in names:
+            _check_name(name, label)
             if name in seen:
                 raise ArchiveError(f"{label}: duplicate member name {name!r}")
             seen.add(name)
+    directories: set[str] = set()
     for name in names:
         directory = name[:-1] if name[-1] == "/" else name.rpartition("/")[0]
         while directory and directory not in directories:

@@ -64,7 +64,10 @@ def test_display_path_names_wheel_places_as_the_wheel_installs_them() -> None:
     from manywheel.wheelfs import display_path
 
     assert display_path(SITE_PACKAGES + "/pkg.libs/libx.so") == "pkg.libs/libx.so in the wheel"
-    assert display_path(SITE_PACKAGES + "/pkg/../pkg.libs/x") == "pkg/../pkg.libs/x in the wheel"
+    assert display_path(SITE_PACKAGES + "/pkg/../pkg.libs/x") == "pkg.libs/x in the wheel"
+    assert display_path(SITE_PACKAGES + "/pkg/../../lib/x") == "lib/x in the wheel's data"
+    assert display_path(SITE_PACKAGES + "/pkg/../../../../usr/lib/z.so") == "/usr/lib/z.so"
+    assert display_path(SITE_PACKAGES + "/pkg/..") == ". in the wheel"
     assert display_path(WHEEL_PREFIX + "/bin/tool") == "tool in the wheel's scripts"
     assert display_path(WHEEL_PREFIX + "/include/x.h") == "x.h in the wheel's headers"
     assert display_path(WHEEL_PREFIX + "/share/x") == "share/x in the wheel's data"

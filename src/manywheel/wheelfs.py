@@ -77,14 +77,21 @@ _PLACES = (
 def display_path(path: str) -> str:
     """How a path of the loader's search reads in a report: a host path as it is; a path
     in the mounted wheel relative to where the wheel installs
-    (``/__wheel__/site-packages/pkg.libs/libx.so`` -> ``pkg.libs/libx.so in the
-    wheel``): the virtual prefix is the audit's device, not a place a user can look."""
-    for root, where in _PLACES:
-        if path.startswith(root):
-            return f"{path[len(root) :] or '.'} {where}"
-    if path == WHEEL_PREFIX:
+    (``/__wheel__/site-packages/pkg/../pkg.libs/libx.so`` -> ``pkg.libs/libx.so in the
+    wheel``): the virtual prefix is the audit's device, not a place a user can look.
+    ``..`` is resolved first, as the wheel view resolves it (members are never
+    symlinks): a path that climbs out of the prefix is the host path it names."""
+    if not (path == WHEEL_PREFIX or path.startswith(_PREFIX_SLASH)):
+        return path
+    norm = posixpath.normpath(path)
+    if norm == SITE_PACKAGES:
+        return ". in the wheel"
+    if norm == WHEEL_PREFIX:
         return ". in the wheel's data"
-    return path
+    for root, where in _PLACES:
+        if norm.startswith(root):
+            return f"{norm[len(root) :]} {where}"
+    return norm  # above the prefix: a host path
 
 
 class WheelFilesystem:

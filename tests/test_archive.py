@@ -999,3 +999,34 @@ def test_pool_waits_for_tasks_a_joining_thread_runs() -> None:
     failing.start(2)
     with pytest.raises(ArchiveError, match="member 2 is corrupt"):
         failing.finish()
+
+
+def test_whole_member_reads_share_a_memory_budget() -> None:
+    """A second hold that would pass the budget waits for the first to end; one hold
+    alone always passes, however big."""
+    import threading
+
+    from manywheel.memberfacts import _Budget
+
+    budget = _Budget(150)
+    order: list[str] = []
+    first_in, second_tried = threading.Event(), threading.Event()
+
+    def second() -> None:
+        second_tried.set()
+        with budget.hold(100):
+            order.append("second in")
+
+    with budget.hold(100):
+        order.append("first in")
+        first_in.set()
+        thread = threading.Thread(target=second)
+        thread.start()
+        second_tried.wait()
+        thread.join(0.2)
+        assert thread.is_alive()  # waiting: 100 + 100 > 150
+        order.append("first out")
+    thread.join()
+    assert order == ["first in", "first out", "second in"]
+    with budget.hold(10_000):  # alone: never blocked
+        pass

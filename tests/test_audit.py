@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -523,3 +524,37 @@ def test_torch_wheel_best_tag() -> None:
     assert len(report.members) == 136
     blocked = verdict(report, "manylinux_2_27")
     assert any(e.symbol == "fcntl64" and e.version == "GLIBC_2.28" for e in blocked.evidence)
+
+
+def test_a_metadata_fault_stops_the_scan_of_the_members(
+    libs: Libs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without hashing, WHEEL is read beside the scan; when it is refused, no member is
+    started any more (a bad WHEEL must not cost a whole torch scan first)."""
+    import os
+    import threading
+
+    from manywheel import memberfacts
+
+    stopped = threading.Event()
+    scanned: list[str] = []
+    scan_member, stop = memberfacts._scan_member, memberfacts.PendingScan.stop
+
+    def counted(archive: Any, member: Any, *args: Any) -> Any:
+        stopped.wait(10)  # every worker waits until the metadata fault stopped the scan
+        scanned.append(member.name)
+        return scan_member(archive, member, *args)
+
+    def stopping(self: Any) -> None:
+        stop(self)
+        stopped.set()
+
+    monkeypatch.setattr(memberfacts, "_scan_member", counted)
+    monkeypatch.setattr(memberfacts.PendingScan, "stop", stopping)
+    members: dict[str, bytes | Path] = {f"pkg/data{i}.bin": os.urandom(300_000) for i in range(8)}
+    members["demo-1.0.dist-info/WHEEL"] = b"Wheel-Version: 9.0\n"
+    wheel = build_wheel(tmp_path, members)
+    with pytest.raises(ManywheelError, match="Wheel-Version"):
+        audit(wheel, verify_hashes=False)
+    assert stopped.is_set()
+    assert len(scanned) <= memberfacts.cpus() < 8

@@ -30,7 +30,7 @@ from manywheel.ld import LoaderSession
 from manywheel.ldconfig import config_from_options
 from manywheel.ldfs import HostFilesystem
 from manywheel.linkgraph import LinkGraph, build_graph
-from manywheel.memberfacts import MemberFacts, scan_archive
+from manywheel.memberfacts import MemberFacts, PendingScan, cpus, scan_archive, start_scan
 from manywheel.platform_detect import Libc, Platform, detect_platform
 from manywheel.policy import Policy, load_policies
 from manywheel.report import (
@@ -179,7 +179,7 @@ def _scanned_ahead(ahead: ScanAhead, filename: str) -> tuple[WheelInfo, _Scan]:
         try:
             info = read_wheel(archive, filename)
         except BaseException:
-            ahead.wait()  # the scan reads on: never close the archive under it
+            ahead.cancel()  # nothing may read the archive once it is closed
             raise
         facts = ahead.facts()
         digests = member_digests(archive, hash_contents=False)
@@ -196,17 +196,19 @@ def _metadata_beside_scan(
     one in the members, as when the two ran one after the other."""
     outcome: list[WheelInfo] = []
     failure: list[BaseException] = []
+    pending: PendingScan[RecordHasher] = start_scan(archive, symbols="imports", threads=cpus() - 1)
 
     def metadata() -> None:
         try:
             outcome.append(read_wheel(archive, filename))
         except BaseException as exc:  # re-raised below, on the calling thread
             failure.append(exc)
+            pending.stop()  # the members are not wanted any more
 
     reader = threading.Thread(target=metadata, name="manywheel-metadata", daemon=True)
     reader.start()
     try:
-        facts = scan_archive(archive, symbols="imports").facts
+        facts = pending.result().facts
     except BaseException:
         reader.join()
         if failure:

@@ -29,6 +29,7 @@ once, so the whole scan holds at most about ``workers * (max_kept + 1.25 * chunk
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -547,7 +548,7 @@ def archive_facts(
     """The facts of every ELF member (of ``members``, default all), in archive order.
 
     Members are sniffed for the ELF magic first (a few bytes inflated each); the ELF
-    ones are then read by a pool of ``workers`` threads (default ``os.cpu_count()``),
+    ones are then read by a pool of ``workers`` threads (default :func:`cpus`),
     biggest first so that the longest one starts at once. The inflaters release the
     GIL, so the threads inflate in parallel. The result does not depend on scheduling.
     """
@@ -566,7 +567,7 @@ def archive_facts(
         results[i] = one(elf_members[i])
 
     order = sorted(range(len(elf_members)), key=lambda i: -elf_members[i].compress_size)
-    _run_parallel(order, run, workers or os.cpu_count() or 1)
+    _run_parallel(order, run, workers or cpus())
     return tuple(r for r in results if r is not None)
 
 
@@ -615,40 +616,104 @@ class _Pool(Generic[_T]):
             self._threads.append(thread)
 
     def work(self) -> None:
-        """Run tasks on this thread until none is left (or one has failed)."""
-        while True:
+        """Run tasks on this thread until none is left (or one has failed, or the pool
+        was stopped). An exception, KeyboardInterrupt included, is kept for
+        :meth:`finish` and stops handing out tasks."""
+        while self._work_one():
+            pass
+
+    def _work_one(self) -> bool:
+        counted = False
+        try:
             with self._lock:
                 if self._failures:
-                    return
+                    return False
                 try:
                     task = next(self._pending)
                 except StopIteration:
-                    return
+                    return False
                 self._running += 1
-            try:
-                self._run(task)
-            except BaseException as exc:
-                with self._lock:
-                    self._failures.append(exc)
-                return
-            finally:
+                counted = True
+            self._run(task)
+            return True
+        except BaseException as exc:
+            with self._lock:
+                self._failures.append(exc)
+            return False
+        finally:
+            if counted:
                 with self._lock:
                     self._running -= 1
                     self._idle.notify_all()
+
+    def stop(self) -> None:
+        """Hand out no more tasks (the running ones finish); any thread may call it."""
+        with self._lock:
+            self._pending = iter(())
+
+    def cancel(self) -> None:
+        """:meth:`stop`, then wait for the running tasks and the pool's threads."""
+        self.stop()
+        self._wait()
 
     def finish(self) -> None:
         """Work until the list is empty, wait for every thread, re-raise a failure."""
         try:
             self.work()
         finally:
-            with self._lock:
-                self._pending = iter(())  # an interrupt here: hand out nothing more
-                while self._running:  # tasks other threads run (helpers included)
-                    self._idle.wait()
-            for thread in self._threads:
-                thread.join()
+            self.stop()  # an interrupt here: hand out nothing more
+            self._wait()
         if self._failures:
             raise self._failures[0]
+
+    def _wait(self) -> None:
+        """Until no task runs (those of threads that joined in too) and every thread
+        of the pool has ended; the threads are joined even if the wait is interrupted,
+        so nothing reads the archive once this returns or raises."""
+        try:
+            with self._lock:
+                while self._running:
+                    self._idle.wait()
+        finally:
+            for thread in self._threads:
+                thread.join()
+
+
+def cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which containers and
+    ``taskset`` narrow), else ``os.cpu_count()``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+class _Budget:
+    """Bytes the scan's whole-member reads may hold at once, over all its threads: on a
+    machine with many cores, 32 MiB members read whole on every core at once would
+    otherwise hold gigabytes. One read alone is always let through."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._held = 0
+        self._free = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, size: int) -> Iterator[None]:
+        with self._free:
+            while self._held and self._held + size > self._limit:
+                self._free.wait()
+            self._held += size
+        try:
+            yield
+        finally:
+            with self._free:
+                self._held -= size
+                self._free.notify_all()
+
+
+#: What whole-member reads may hold at once in one scan (compressed and inflated bytes).
+WHOLE_BUDGET: Final = 160 * 1024 * 1024
 
 
 # ---------------------------------------------------------------------------
@@ -708,8 +773,10 @@ def _scan_member(
     member: ZipMember,
     new_hasher: Callable[[], _H] | None,
     options: tuple[int, int, int, SymbolScope],
+    budget: _Budget | None = None,
 ) -> tuple[MemberFacts | None, _H | None]:
-    """Facts (when ELF) and hash (with a hasher factory) of one member, inflated once."""
+    """Facts (when ELF) and hash (with a hasher factory) of one member, inflated once;
+    ``budget`` bounds what whole-member reads hold at once."""
     head_window, max_kept, chunk_size, symbols = options
     if new_hasher is not None and member.file_size <= _SMALL_MEMBER:
         return _scan_small(archive, member, new_hasher(), symbols)
@@ -717,11 +784,13 @@ def _scan_member(
     hashed: _H | None = None
     if _is_elf(archive, member):
         if _read_whole(archive, member, max_kept):
-            data = archive.read_whole(member)
-            if new_hasher is not None:
-                hashed = new_hasher()
-                hashed.update(data)
-            return _buffer_facts(member.name, data, symbols), hashed
+            held = member.compress_size + member.file_size
+            with budget.hold(held) if budget is not None else contextlib.nullcontext():
+                data = archive.read_whole(member)
+                if new_hasher is not None:
+                    hashed = new_hasher()
+                    hashed.update(data)
+                return _buffer_facts(member.name, data, symbols), hashed
         if member.method == STORED or new_hasher is None:
             facts = _elf_member_facts(
                 archive, member, head_window, max_kept, chunk_size, symbols=symbols
@@ -793,12 +862,12 @@ def scan_archive(
     without hashing). Each member's size and CRC-32 are checked when it is read to the
     end (:meth:`~manywheel.zipread.ZipArchive.iter_content`); a corrupt member raises
     :class:`~manywheel.zipread.ArchiveError`. Work runs on ``workers`` threads
-    (default ``os.cpu_count()``, this one among them): big members alone and biggest
+    (default :func:`cpus`, this one among them): big members alone and biggest
     first, small ones in batches. The result does not depend on scheduling. ``symbols``
     says which dynamic symbols the facts hold (:data:`~manywheel.elf.SymbolScope`; the
     audit needs only ``"imports"``).
     """
-    count = workers or os.cpu_count() or 1
+    count = workers or cpus()
     pending = start_scan(
         archive,
         hasher,
@@ -829,6 +898,14 @@ class PendingScan(Generic[_H]):
     def help(self) -> None:
         """Scan members on this thread until none is left to start."""
         self._pool.work()
+
+    def stop(self) -> None:
+        """Start no more members (any thread may call it: the scan is not wanted)."""
+        self._pool.stop()
+
+    def cancel(self) -> None:
+        """:meth:`stop`, then wait until no thread reads the archive any more."""
+        self._pool.cancel()
 
     def result(self) -> ArchiveScan[_H]:
         """Help until every member is started, wait for all, then the scan (or the first
@@ -865,6 +942,7 @@ def start_scan(
     files = [m for m in archive.members if not m.is_dir]
     options = (head_window, max_kept, chunk_size, symbols)
     results: list[tuple[MemberFacts | None, _H | None]] = [(None, None)] * len(files)
+    budget = _Budget(WHOLE_BUDGET)
 
     def run(task: list[int]) -> None:
         for i in task:
@@ -872,7 +950,7 @@ def start_scan(
             if known is not None:
                 results[i] = known
             else:
-                results[i] = _scan_member(archive, files[i], hasher, options)
+                results[i] = _scan_member(archive, files[i], hasher, options, budget)
 
     tasks = _tasks(files)
     pool: _Pool[list[int]] = _Pool(tasks, run)

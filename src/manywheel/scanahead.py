@@ -16,12 +16,11 @@ the archive, member errors once the wheel's metadata has been read.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from typing import Any
 
-from manywheel.memberfacts import MemberFacts, PendingScan, start_scan
+from manywheel.memberfacts import MemberFacts, PendingScan, cpus, start_scan
 from manywheel.zipread import ZipArchive
 
 __all__ = ["ScanAhead"]
@@ -30,7 +29,7 @@ __all__ = ["ScanAhead"]
 class ScanAhead:
     """The scan of the wheel at ``path``, started on a thread at construction.
 
-    That thread opens the archive and scans with ``os.cpu_count() - 1`` threads in all
+    That thread opens the archive and scans with ``cpus() - 1`` threads in all
     (itself among them): the caller is busy importing meanwhile, and joins in when it
     asks for :meth:`facts`, so no more threads compete for the cores than there are
     (on two cores, the biggest member keeps one to itself while the imports run).
@@ -49,7 +48,7 @@ class ScanAhead:
     def _run(self) -> None:
         try:
             self._archive = ZipArchive(self.path)
-            threads = max(0, (os.cpu_count() or 1) - 2)
+            threads = max(0, cpus() - 2)
             self._pending = start_scan(self._archive, symbols="imports", threads=threads)
         except BaseException as exc:  # re-raised by open(), on the auditing thread
             self._open_error = exc
@@ -78,17 +77,17 @@ class ScanAhead:
         finally:
             self._thread.join()
 
-    def wait(self) -> None:
-        """Until the scan has stopped (before the archive may be closed)."""
+    def cancel(self) -> None:
+        """Start no more members and wait until nothing reads the archive any more (an
+        audit that fails, or stops, before it needs the facts)."""
         self._opened.wait()
         if self._pending is not None:
-            with contextlib.suppress(Exception):  # facts() reports it; here we only wait
-                self._pending.result()
+            self._pending.cancel()
         self._thread.join()
 
     def close(self) -> None:
-        """Stop caring: wait for the scan and close the archive unless :meth:`open`
-        handed it over (an audit that failed before taking the scan over)."""
-        self.wait()
+        """Stop caring: :meth:`cancel` (a scan already done has nothing left to stop),
+        and close the archive unless :meth:`open` handed it over."""
+        self.cancel()
         if self._archive is not None and not self._taken:
             self._archive.close()
